@@ -1,0 +1,42 @@
+/* publisher.h - the publisher seam: where batches go (stdout, MQTT, ...).
+ *
+ * The core keeps one bounded queue per publisher and offers it batches in
+ * order. A publisher takes a batch (0), pushes back (-EAGAIN: the core keeps
+ * the batch and offers it again when the publisher's fd is ready or on its
+ * next tick), or fails (-errno: the batch is counted as dropped).
+ */
+#ifndef DCEM_PUBLISHER_H
+#define DCEM_PUBLISHER_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "dcem/clock.h"
+#include "dcem/loop.h"
+#include "dcem/sample.h"
+#include "dcem/schema.h"
+
+typedef struct dcem_publisher_env {
+        dcem_loop *loop;
+        const dcem_clock *clock;
+        const char *site;
+        const char *state_dir;
+        /* The publisher calls this when it can take batches again after -EAGAIN. */
+        void (*wake)(void *core);
+        void *core;
+} dcem_publisher_env;
+
+typedef struct dcem_publisher_ops {
+        const char *name;          /* the key under output: "stdout", "mqtt" */
+        const dcem_schema *schema; /* its block; NULL when the key is a plain bool */
+        int (*init)(const dcem_publisher_env *env, const void *conf, void **ret_state, char *errbuf, size_t errlen);
+        int (*publish)(void *state, dcem_batch *b);
+        /* Push out what is buffered (shutdown, drain). 0, -EAGAIN (not yet), -errno. */
+        int (*flush)(void *state);
+        void (*close)(void *state); /* accepts NULL */
+} dcem_publisher_ops;
+
+/* Built-in publishers (agent/publishers.c). */
+const dcem_publisher_ops *dcem_publisher_find(const char *name);
+extern const dcem_publisher_ops *const dcem_publishers[];
+
+#endif
