@@ -57,6 +57,7 @@ typedef struct dcem_config {
         int64_t queue_batches; /* cap of each publisher's queue */
         dcem_list devices_list;/* of dcem_device_conf */
         dcem_output_conf output;
+        const dcem_node *accounting; /* raw; applied by the accounting schema (agent/accounting*) */
         /* Owned: */
         char *file;
         dcem_node *root;
