@@ -77,7 +77,7 @@ class Proc:
     def poll(self):
         return self.popen.poll()
 
-    def signal(self, sig):
+    def send_signal(self, sig):
         if self.popen.poll() is None:
             os.kill(self.pid, sig)
 

@@ -1,0 +1,355 @@
+/* agent.c - the running agent: collectors and scheduler of one configuration
+ * generation, per-publisher bounded queues, and the agent's own metrics.
+ *
+ * Flow: the scheduler finishes a poll -> on_batch() pushes the batch into the
+ * queue of every publisher (a full queue drops its oldest batch and counts
+ * it) -> pump() offers each queue's head to its publisher until it pushes
+ * back (-EAGAIN; the publisher calls wake() when it can take more). The drop
+ * and failure counters are published every interval as device "_agent", so a
+ * consumer sees exactly what was lost and where.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "agent.h"
+#include "dcem/queue.h"
+#include "dcem/sched.h"
+#include "log.h"
+
+typedef struct pub_slot {
+        const dcem_publisher_ops *ops;
+        void *state;
+        dcem_queue *q;
+        uint64_t failed;  /* batches the publisher refused with an error */
+        uint64_t carried_dropped_batches, carried_dropped_samples; /* from earlier generations */
+} pub_slot;
+
+typedef struct generation {
+        dcem_config *cfg;
+        dcem_sched *sched;
+        void **cstate;     /* per device: the collector's state */
+        size_t ndev;
+        pub_slot *pubs;
+        size_t npubs;
+        dcem_publisher_env penv;
+        dcem_collector_env cenv;
+} generation;
+
+struct dcem_agent {
+        dcem_loop *loop;
+        dcem_agent_opts opts;
+        generation g;
+        uint64_t metrics_timer;
+        uint64_t metrics_seq;
+        unsigned once_failed;
+        dcem_ratelimit rl_pub;
+};
+
+static void pump(dcem_agent *a);
+
+static void on_wake(void *core) { pump(core); }
+
+static void on_batch(void *ud, dcem_batch *b) {
+        dcem_agent *a = ud;
+        if (a->opts.once && b->status != 0)
+                a->once_failed++;
+        for (size_t i = 0; i < a->g.npubs; i++)
+                dcem_queue_push(a->g.pubs[i].q, b);
+        pump(a);
+}
+
+static void on_state(void *ud, const char *device, bool up, int status, const char *err) {
+        dcem_agent *a = ud;
+        (void)a;
+        if (up)
+                log_info("device %s: answering", device);
+        else
+                log_warning("device %s: not answering (%s): %s; retrying with backoff", device,
+                            strerror(-status), err && *err ? err : "no detail");
+}
+
+static void pump(dcem_agent *a) {
+        int64_t now = dcem_clock_mono(dcem_loop_clock(a->loop));
+        for (size_t i = 0; i < a->g.npubs; i++) {
+                pub_slot *s = &a->g.pubs[i];
+                dcem_batch *b;
+                while ((b = dcem_queue_peek(s->q))) {
+                        int r = s->ops->publish(s->state, b);
+                        if (r == -EAGAIN)
+                                break;
+                        b = dcem_queue_pop(s->q);
+                        if (r < 0) {
+                                s->failed++;
+                                dcem_log_limited(&a->rl_pub, now, LOG_ERR,
+                                                 "output %s: could not publish the poll of %s: %s (batch dropped, %" PRIu64 " so far)",
+                                                 s->ops->name, b->device, strerror(-r), s->failed);
+                        }
+                        dcem_batch_unref(b);
+                }
+        }
+}
+
+static void generation_free(generation *g) {
+        dcem_sched_free(g->sched);
+        g->sched = NULL;
+        if (g->cstate && g->cfg) {
+                dcem_device_conf *d = dcem_config_devices(g->cfg);
+                for (size_t i = 0; i < g->ndev; i++)
+                        if (g->cstate[i])
+                                d[i].collector->close(g->cstate[i]);
+        }
+        free(g->cstate);
+        for (size_t i = 0; i < g->npubs; i++) {
+                if (g->pubs[i].state)
+                        g->pubs[i].ops->close(g->pubs[i].state);
+                dcem_queue_free(g->pubs[i].q);
+        }
+        free(g->pubs);
+        dcem_config_free(g->cfg);
+        memset(g, 0, sizeof *g);
+}
+
+/* Build a generation for cfg (owned by g from the start). 0 or -errno (logged). */
+static int generation_new(dcem_agent *a, dcem_config *cfg, generation *g) {
+        char err[256];
+        int r;
+        memset(g, 0, sizeof *g);
+        g->cfg = cfg;
+        g->cenv = (dcem_collector_env){ .loop = a->loop, .clock = dcem_loop_clock(a->loop),
+                                        .profiles_dir = cfg->profiles_dir };
+        g->penv = (dcem_publisher_env){ .loop = a->loop, .clock = dcem_loop_clock(a->loop), .site = cfg->site,
+                                        .state_dir = cfg->state_dir, .wake = on_wake, .core = a };
+
+        dcem_sched_opts so = { .backoff_cap = cfg->backoff_cap };
+        dcem_sched_hooks hooks = { .batch = on_batch, .state = a->opts.once ? NULL : on_state, .ud = a };
+        r = dcem_sched_new(a->loop, &so, &hooks, &g->sched);
+        if (r < 0) {
+                log_error("cannot create the scheduler: %s", strerror(-r));
+                return r;
+        }
+
+        g->ndev = dcem_config_ndevices(cfg);
+        g->cstate = calloc(g->ndev ? g->ndev : 1, sizeof *g->cstate);
+        if (!g->cstate)
+                return -ENOMEM;
+        dcem_device_conf *devs = dcem_config_devices(cfg);
+        for (size_t i = 0; i < g->ndev; i++) {
+                dcem_device_conf *d = &devs[i];
+                err[0] = '\0';
+                r = d->collector->init(&g->cenv, d, d->collector_conf, &g->cstate[i], err, sizeof err);
+                if (r < 0) {
+                        log_error("device %s: cannot start its %s collector: %s", d->name, d->collector->name,
+                                  err[0] ? err : strerror(-r));
+                        return r;
+                }
+                r = dcem_sched_add(g->sched, d->name, d->interval_ns, d->timeout_ns, d->collector, g->cstate[i]);
+                if (r < 0) {
+                        log_error("device %s: cannot schedule it: %s", d->name, strerror(-r));
+                        return r;
+                }
+        }
+
+        size_t npub = 0;
+        while (dcem_publishers[npub])
+                npub++;
+        g->pubs = calloc(npub ? npub : 1, sizeof *g->pubs);
+        if (!g->pubs)
+                return -ENOMEM;
+        for (size_t i = 0; i < npub; i++) {
+                const dcem_publisher_ops *ops = dcem_publishers[i];
+                const void *conf = cfg->publisher_conf ? cfg->publisher_conf[i] : NULL;
+                if (a->opts.once) {
+                        if (strcmp(ops->name, "stdout") != 0)
+                                continue;
+                } else if (!conf)
+                        continue;
+                pub_slot *s = &g->pubs[g->npubs];
+                s->ops = ops;
+                r = dcem_queue_new((size_t)cfg->queue_batches, &s->q);
+                if (r < 0)
+                        return r;
+                g->npubs++;
+                err[0] = '\0';
+                r = ops->init(&g->penv, conf, &s->state, err, sizeof err);
+                if (r < 0) {
+                        log_error("output %s: cannot start: %s", ops->name, err[0] ? err : strerror(-r));
+                        return r;
+                }
+        }
+        if (g->npubs == 0 && !a->opts.once)
+                log_warning("no output is enabled (output.stdout, output.mqtt): readings are polled and dropped");
+        return 0;
+}
+
+int dcem_agent_new(dcem_loop *loop, dcem_config *cfg, const dcem_agent_opts *opts, dcem_agent **ret) {
+        dcem_agent *a = calloc(1, sizeof *a);
+        if (!a) {
+                dcem_config_free(cfg);
+                return -ENOMEM;
+        }
+        a->loop = loop;
+        if (opts)
+                a->opts = *opts;
+        a->rl_pub = (dcem_ratelimit)DCEM_RATELIMIT(60 * DCEM_NS_PER_S, 5);
+        int r = generation_new(a, cfg, &a->g);
+        if (r < 0) {
+                generation_free(&a->g);
+                free(a);
+                return r;
+        }
+        *ret = a;
+        return 0;
+}
+
+/* The agent's own metrics as one batch. */
+static int add_point(dcem_batch **b, const char *point, const char *suffix, double v, dcem_kind kind, int64_t ts) {
+        dcem_sample s = { .value = v, .ts_ns = ts, .quality = DCEM_Q_GOOD, .kind = (uint8_t)kind };
+        snprintf(s.device, sizeof s.device, "%s", DCEM_AGENT_DEVICE);
+        if (suffix)
+                snprintf(s.point, sizeof s.point, "%s.%s", point, suffix);
+        else
+                snprintf(s.point, sizeof s.point, "%s", point);
+        return dcem_batch_add(b, &s);
+}
+
+static int64_t next_grid_mono(const dcem_clock *c, int64_t interval_ns) {
+        int64_t utc = dcem_clock_utc(c), mono = dcem_clock_mono(c);
+        int64_t slot = (utc / interval_ns + 1) * interval_ns;
+        return mono + (slot - utc);
+}
+
+static void on_metrics_timer(dcem_loop *l, uint64_t id, void *ud) {
+        dcem_agent *a = ud;
+        (void)id;
+        const dcem_clock *c = dcem_loop_clock(l);
+        int64_t ts = dcem_clock_utc(c);
+        dcem_batch *b = NULL;
+        if (dcem_batch_new(DCEM_AGENT_DEVICE, 32, &b) == 0) {
+                dcem_device_stats t;
+                dcem_sched_totals(a->g.sched, &t);
+                size_t up = 0;
+                dcem_device_conf *d = dcem_config_devices(a->g.cfg);
+                for (size_t i = 0; i < a->g.ndev; i++) {
+                        dcem_device_stats s;
+                        if (dcem_sched_stats(a->g.sched, d[i].name, &s) == 0 && s.up)
+                                up++;
+                }
+                b->ts_ns = b->done_ns = ts;
+                b->seq = ++a->metrics_seq;
+                int r = 0;
+                r |= add_point(&b, "devices", NULL, (double)a->g.ndev, DCEM_KIND_GAUGE, ts);
+                r |= add_point(&b, "devices_up", NULL, (double)up, DCEM_KIND_GAUGE, ts);
+                r |= add_point(&b, "polls", NULL, (double)t.polls, DCEM_KIND_COUNTER, ts);
+                r |= add_point(&b, "polls_failed", NULL, (double)t.failed, DCEM_KIND_COUNTER, ts);
+                r |= add_point(&b, "polls_timeout", NULL, (double)t.timeouts, DCEM_KIND_COUNTER, ts);
+                r |= add_point(&b, "polls_missed", NULL, (double)t.missed, DCEM_KIND_COUNTER, ts);
+                for (size_t i = 0; i < a->g.npubs; i++) {
+                        pub_slot *s = &a->g.pubs[i];
+                        r |= add_point(&b, "queue_len", s->ops->name, (double)dcem_queue_len(s->q), DCEM_KIND_GAUGE, ts);
+                        r |= add_point(&b, "queue_dropped_batches", s->ops->name,
+                                       (double)(dcem_queue_dropped_batches(s->q) + s->carried_dropped_batches),
+                                       DCEM_KIND_COUNTER, ts);
+                        r |= add_point(&b, "queue_dropped_samples", s->ops->name,
+                                       (double)(dcem_queue_dropped_samples(s->q) + s->carried_dropped_samples),
+                                       DCEM_KIND_COUNTER, ts);
+                        r |= add_point(&b, "publish_failed", s->ops->name, (double)s->failed, DCEM_KIND_COUNTER, ts);
+                }
+                if (r == 0)
+                        on_batch(a, b);
+                dcem_batch_unref(b);
+        }
+        dcem_loop_add_timer(l, next_grid_mono(c, a->g.cfg->interval_ns), on_metrics_timer, a, &a->metrics_timer);
+}
+
+int dcem_agent_start(dcem_agent *a) {
+        int r = dcem_sched_start(a->g.sched);
+        if (r < 0)
+                return r;
+        const dcem_clock *c = dcem_loop_clock(a->loop);
+        return dcem_loop_add_timer(a->loop, next_grid_mono(c, a->g.cfg->interval_ns), on_metrics_timer, a,
+                                   &a->metrics_timer);
+}
+
+int dcem_agent_run_once(dcem_agent *a, unsigned *ret_failed) {
+        a->once_failed = 0;
+        int r = dcem_sched_poll_all_now(a->g.sched);
+        if (r < 0)
+                return r;
+        while (dcem_sched_in_flight(a->g.sched) > 0) {
+                r = dcem_loop_run_once(a->loop, -1);
+                if (r < 0)
+                        return r;
+        }
+        pump(a);
+        *ret_failed = a->once_failed;
+        return 0;
+}
+
+int dcem_agent_reload(dcem_agent *a, dcem_config *cfg) {
+        generation ng;
+        int r = generation_new(a, cfg, &ng);
+        if (r < 0) {
+                generation_free(&ng);
+                return r;
+        }
+        /* Carry queued batches and drop counters over to the same outputs. */
+        for (size_t i = 0; i < a->g.npubs; i++) {
+                pub_slot *old = &a->g.pubs[i];
+                pub_slot *to = NULL;
+                for (size_t j = 0; j < ng.npubs; j++)
+                        if (ng.pubs[j].ops == old->ops)
+                                to = &ng.pubs[j];
+                dcem_batch *b;
+                while ((b = dcem_queue_pop(old->q))) {
+                        if (to)
+                                dcem_queue_push(to->q, b);
+                        dcem_batch_unref(b);
+                }
+                if (to) {
+                        to->carried_dropped_batches = old->carried_dropped_batches + dcem_queue_dropped_batches(old->q);
+                        to->carried_dropped_samples = old->carried_dropped_samples + dcem_queue_dropped_samples(old->q);
+                        to->failed = old->failed;
+                }
+        }
+        dcem_loop_cancel_timer(a->loop, a->metrics_timer);
+        generation_free(&a->g);
+        a->g = ng;
+        r = dcem_agent_start(a);
+        pump(a);
+        return r;
+}
+
+int dcem_agent_drain(dcem_agent *a, int64_t deadline_ns) {
+        const dcem_clock *c = dcem_loop_clock(a->loop);
+        dcem_sched_stop(a->g.sched);
+        dcem_loop_cancel_timer(a->loop, a->metrics_timer);
+        int64_t now;
+        while (dcem_sched_in_flight(a->g.sched) > 0 && (now = dcem_clock_mono(c)) < deadline_ns)
+                dcem_loop_run_once(a->loop, deadline_ns - now);
+        pump(a);
+        int r = 0;
+        for (size_t i = 0; i < a->g.npubs; i++) {
+                pub_slot *s = &a->g.pubs[i];
+                while (s->ops->flush && (r = s->ops->flush(s->state)) == -EAGAIN &&
+                       (now = dcem_clock_mono(c)) < deadline_ns) {
+                        dcem_loop_run_once(a->loop, deadline_ns - now);
+                        pump(a);
+                }
+                if (dcem_queue_len(s->q) > 0)
+                        log_warning("output %s: %zu batches still queued at exit", s->ops->name, dcem_queue_len(s->q));
+        }
+        return r == -EAGAIN ? -ETIMEDOUT : r;
+}
+
+const dcem_config *dcem_agent_config(const dcem_agent *a) { return a->g.cfg; }
+
+void dcem_agent_free(dcem_agent *a) {
+        if (!a)
+                return;
+        if (a->metrics_timer)
+                dcem_loop_cancel_timer(a->loop, a->metrics_timer);
+        generation_free(&a->g);
+        free(a);
+}

@@ -1,0 +1,16 @@
+/* registry.c - the built-in collectors, by the device block key they own. */
+#include <string.h>
+#include "dcem/collector.h"
+#include "host/host.h"
+
+const dcem_collector_ops *const dcem_collectors[] = {
+        &dcem_host_collector,
+        NULL,
+};
+
+const dcem_collector_ops *dcem_collector_find(const char *name) {
+        for (size_t i = 0; dcem_collectors[i]; i++)
+                if (strcmp(dcem_collectors[i]->name, name) == 0)
+                        return dcem_collectors[i];
+        return NULL;
+}
