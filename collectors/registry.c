@@ -2,9 +2,11 @@
 #include <string.h>
 #include "dcem/collector.h"
 #include "host/host.h"
+#include "snmp/snmp.h"
 
 const dcem_collector_ops *const dcem_collectors[] = {
         &dcem_host_collector,
+        &dcem_snmp_collector,
         NULL,
 };
 

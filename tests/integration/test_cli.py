@@ -191,4 +191,4 @@ class CliTest(dcemtest.TempDirTestCase):
 
 
 if __name__ == "__main__":
-    unittest.main(verbosity=2)
+    dcemtest.main()

@@ -243,4 +243,4 @@ class UnitVerifyTest(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    unittest.main(verbosity=2)
+    dcemtest.main()
