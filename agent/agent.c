@@ -41,6 +41,11 @@ struct dcem_agent {
         dcem_loop *loop;
         dcem_agent_opts opts;
         generation g;
+        /* After a reload, the previous generation's scheduler and collectors
+         * live on (stopped) until their polls in flight finish, so a SIGHUP
+         * loses no reading; its publishers were closed at the swap. */
+        generation retiring;
+        uint64_t retire_timer;
         uint64_t metrics_timer;
         uint64_t metrics_seq;
         unsigned once_failed;
@@ -48,6 +53,7 @@ struct dcem_agent {
 };
 
 static void pump(dcem_agent *a);
+static void generation_free(generation *g);
 
 static void on_wake(void *core) { pump(core); }
 
@@ -58,6 +64,23 @@ static void on_batch(void *ud, dcem_batch *b) {
         for (size_t i = 0; i < a->g.npubs; i++)
                 dcem_queue_push(a->g.pubs[i].q, b);
         pump(a);
+}
+
+/* Free the retiring generation once nothing of it is in flight (checked on
+ * a short timer: its last batch arrives from inside its own scheduler, which
+ * must not be freed from its own hook). */
+static void on_retire_timer(dcem_loop *l, uint64_t id, void *ud) {
+        dcem_agent *a = ud;
+        (void)id;
+        a->retire_timer = 0;
+        if (!a->retiring.cfg)
+                return;
+        if (dcem_sched_in_flight(a->retiring.sched) == 0) {
+                generation_free(&a->retiring);
+                return;
+        }
+        dcem_loop_add_timer(l, dcem_clock_mono(dcem_loop_clock(l)) + 100 * DCEM_NS_PER_MS, on_retire_timer, a,
+                            &a->retire_timer);
 }
 
 static void on_state(void *ud, const char *device, bool up, int status, const char *err) {
@@ -91,6 +114,18 @@ static void pump(dcem_agent *a) {
         }
 }
 
+/* Close the publishers of g (their queues must have been emptied or are dropped). */
+static void generation_close_publishers(generation *g) {
+        for (size_t i = 0; i < g->npubs; i++) {
+                if (g->pubs[i].state)
+                        g->pubs[i].ops->close(g->pubs[i].state);
+                dcem_queue_free(g->pubs[i].q);
+        }
+        free(g->pubs);
+        g->pubs = NULL;
+        g->npubs = 0;
+}
+
 static void generation_free(generation *g) {
         dcem_sched_free(g->sched);
         g->sched = NULL;
@@ -101,12 +136,7 @@ static void generation_free(generation *g) {
                                 d[i].collector->close(g->cstate[i]);
         }
         free(g->cstate);
-        for (size_t i = 0; i < g->npubs; i++) {
-                if (g->pubs[i].state)
-                        g->pubs[i].ops->close(g->pubs[i].state);
-                dcem_queue_free(g->pubs[i].q);
-        }
-        free(g->pubs);
+        generation_close_publishers(g);
         dcem_config_free(g->cfg);
         memset(g, 0, sizeof *g);
 }
@@ -314,8 +344,18 @@ int dcem_agent_reload(dcem_agent *a, dcem_config *cfg) {
                 }
         }
         dcem_loop_cancel_timer(a->loop, a->metrics_timer);
-        generation_free(&a->g);
+        /* Only one generation retires at a time: a second reload in quick
+         * succession cancels what the first left in flight. */
+        if (a->retiring.cfg)
+                generation_free(&a->retiring);
+        if (a->retire_timer)
+                dcem_loop_cancel_timer(a->loop, a->retire_timer);
+        a->retire_timer = 0;
+        generation_close_publishers(&a->g);
+        dcem_sched_stop(a->g.sched);
+        a->retiring = a->g;
         a->g = ng;
+        on_retire_timer(a->loop, 0, a);
         r = dcem_agent_start(a);
         pump(a);
         return r;
@@ -326,7 +366,8 @@ int dcem_agent_drain(dcem_agent *a, int64_t deadline_ns) {
         dcem_sched_stop(a->g.sched);
         dcem_loop_cancel_timer(a->loop, a->metrics_timer);
         int64_t now;
-        while (dcem_sched_in_flight(a->g.sched) > 0 && (now = dcem_clock_mono(c)) < deadline_ns)
+        while ((dcem_sched_in_flight(a->g.sched) > 0 || (a->retiring.cfg && dcem_sched_in_flight(a->retiring.sched) > 0)) &&
+               (now = dcem_clock_mono(c)) < deadline_ns)
                 dcem_loop_run_once(a->loop, deadline_ns - now);
         pump(a);
         int r = 0;
@@ -350,6 +391,9 @@ void dcem_agent_free(dcem_agent *a) {
                 return;
         if (a->metrics_timer)
                 dcem_loop_cancel_timer(a->loop, a->metrics_timer);
+        if (a->retire_timer)
+                dcem_loop_cancel_timer(a->loop, a->retire_timer);
+        generation_free(&a->retiring);
         generation_free(&a->g);
         free(a);
 }

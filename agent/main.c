@@ -5,6 +5,7 @@
  *   dcem-agent -c FILE --check-config   validate: exit 0, or 1 listing every error
  *   dcem-agent -c FILE --once     poll every device once, print JSON lines: exit 0, or 2 if some failed
  *   dcem-agent --config-doc       print the configuration reference (docs/CONFIG.md)
+ *   dcem-agent probe URL          identify a device, print a ready-to-paste device block
  */
 #include <errno.h>
 #include <getopt.h>
@@ -20,6 +21,7 @@
 #include "dcem/config.h"
 #include "dcem/loop.h"
 #include "log.h"
+#include "modbus/modbus_probe.h"
 
 #define EXIT_CONFIG 1
 #define EXIT_SOME_FAILED 2
@@ -37,6 +39,7 @@ typedef struct runtime {
 static void usage(FILE *out) {
         fprintf(out,
                 "Usage: dcem-agent [-c FILE] [--check-config | --once]\n"
+                "       dcem-agent probe modbus://HOST[:PORT]?unit=N | rtu:///dev/ttyUSB0?baud=9600&parity=E&unit=N\n"
                 "       dcem-agent --config-doc | --version | --help\n"
                 "\n"
                 "Polls energy meters, PDUs, UPSes and cooling units (Modbus, SNMP), accounts\n"
@@ -150,7 +153,31 @@ static int setup_signals(runtime *rt) {
         return dcem_loop_add_fd(rt->loop, rt->sigfd, DCEM_EV_READ, on_signal, rt);
 }
 
+/* `dcem-agent probe URL`: 0 when the device was identified, 2 when it was
+ * reached but not recognised or not reached, 1 for a bad URL. */
+static int probe_main(int argc, char **argv) {
+        if (argc != 3) {
+                fprintf(stderr, "Usage: dcem-agent probe modbus://HOST[:PORT]?unit=N | tcp://HOST[:PORT]?unit=N |\n"
+                                "                        rtu:///dev/ttyUSB0?baud=9600&parity=E&unit=N\n");
+                return EXIT_CONFIG;
+        }
+        const char *url = argv[2];
+        if (strncmp(url, "modbus://", 9) != 0 && strncmp(url, "tcp://", 6) != 0 && strncmp(url, "rtu://", 6) != 0) {
+                fprintf(stderr, "dcem-agent probe: '%s': only modbus://, tcp:// and rtu:// URLs can be probed\n", url);
+                return EXIT_CONFIG;
+        }
+        char err[256] = "";
+        int r = dcem_modbus_probe(url, stdout, err, sizeof err);
+        fflush(stdout);
+        if (r == 0)
+                return 0;
+        fprintf(stderr, "dcem-agent probe: %s: %s\n", url, err[0] ? err : strerror(-r));
+        return r == -EINVAL ? EXIT_CONFIG : EXIT_SOME_FAILED;
+}
+
 int main(int argc, char **argv) {
+        if (argc >= 2 && strcmp(argv[1], "probe") == 0)
+                return probe_main(argc, argv);
         enum { OPT_CHECK = 256, OPT_ONCE, OPT_DOC, OPT_LEVEL };
         static const struct option opts[] = {
                 { "config", required_argument, NULL, 'c' },

@@ -2,10 +2,12 @@
 #include <string.h>
 #include "dcem/collector.h"
 #include "host/host.h"
+#include "modbus/modbus.h"
 #include "snmp/snmp.h"
 
 const dcem_collector_ops *const dcem_collectors[] = {
         &dcem_host_collector,
+        &dcem_modbus_collector,
         &dcem_snmp_collector,
         NULL,
 };

@@ -1,0 +1,471 @@
+/* device.c - one Modbus device's poll engine (see device.h).
+ *
+ * A poll walks the device's plan one request at a time (a device is never
+ * asked two things at once; a gateway's parallelism comes from its many
+ * devices). Answers are decoded per point. A request refused with exception
+ * 1, 2 or 3 is split (plan.c remembers the boundary for later polls) and the
+ * halves are retried in the same poll, so a bad address costs only its own
+ * points. Timeouts and I/O errors are retried `retries` times; then the
+ * device is down for this poll and every point still unread is reported
+ * with quality error. Strings are not published (samples are numbers).
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "modbus/device.h"
+
+typedef struct work {
+        mb_request req;
+        size_t *sel;   /* points answered by this request */
+        size_t nsel;
+        unsigned tries;
+} work;
+
+enum { Q_PENDING = 0, Q_OK, Q_BAD };
+
+struct mb_dev {
+        mb_transport *t;
+        mb_dev_opts o;
+        mb_point *pts;
+        size_t npts;
+        mb_bounds bounds;
+        mb_plan plan;
+        bool plan_ok;
+        size_t plan_bounds;    /* bounds.n when the plan was made */
+        /* the poll in flight */
+        dcem_poll *poll;
+        work *q;
+        size_t qn, qcap, qi;
+        double *val;
+        uint8_t *qual;
+        uint64_t xid;
+        bool inflight;
+        int status;
+        char err[DCEM_ERR_MAX];
+        /* SunSpec discovery */
+        bool discovering, discovered;
+        mb_sunspec_walk walk;
+        unsigned walk_tries;
+        mb_dev_stats st;
+};
+
+static void next(mb_dev *d);
+
+static void set_err(mb_dev *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void set_err(mb_dev *d, const char *fmt, ...) {
+        if (d->err[0])
+                return; /* keep the first error of the poll */
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(d->err, sizeof d->err, fmt, ap);
+        va_end(ap);
+}
+
+static void clear_queue(mb_dev *d) {
+        for (size_t i = 0; i < d->qn; i++)
+                free(d->q[i].sel);
+        d->qn = d->qi = 0;
+}
+
+/* Insert the requests of a plan over sel[] at position at. 0 or -ENOMEM. */
+static int queue_plan(mb_dev *d, size_t at, const mb_plan *pl, const size_t *sel) {
+        if (d->qn + pl->n > d->qcap) {
+                size_t cap = (d->qn + pl->n) * 2;
+                work *q = realloc(d->q, cap * sizeof *q);
+                if (!q)
+                        return -ENOMEM;
+                d->q = q;
+                d->qcap = cap;
+        }
+        memmove(&d->q[at + pl->n], &d->q[at], (d->qn - at) * sizeof *d->q);
+        for (size_t r = 0; r < pl->n; r++) {
+                work *w = &d->q[at + r];
+                memset(w, 0, sizeof *w);
+                w->req = pl->reqs[r];
+                w->sel = malloc(pl->npoints * sizeof *w->sel);
+                if (!w->sel) {
+                        /* leave a consistent queue: empty items are skipped */
+                        for (size_t k = r; k < pl->n; k++)
+                                d->q[at + k] = (work){ .req = pl->reqs[k] };
+                        d->qn += pl->n;
+                        return -ENOMEM;
+                }
+                for (size_t i = 0; i < pl->npoints; i++)
+                        if (pl->point_req[i] == r)
+                                w->sel[w->nsel++] = sel[i];
+        }
+        d->qn += pl->n;
+        return 0;
+}
+
+static int ensure_plan(mb_dev *d) {
+        if (d->plan_ok && d->plan_bounds == d->bounds.n)
+                return 0;
+        size_t *sel = malloc((d->npts ? d->npts : 1) * sizeof *sel);
+        if (!sel)
+                return -ENOMEM;
+        for (size_t i = 0; i < d->npts; i++)
+                sel[i] = i;
+        mb_plan pl;
+        int r = mb_plan_build(d->pts, sel, d->npts, &d->o.plan, &d->bounds, &pl);
+        free(sel);
+        if (r < 0)
+                return r;
+        mb_plan_free(&d->plan);
+        d->plan = pl;
+        d->plan_ok = true;
+        d->plan_bounds = d->bounds.n;
+        return 0;
+}
+
+static void mark(mb_dev *d, const size_t *sel, size_t n, uint8_t q) {
+        for (size_t i = 0; i < n; i++)
+                if (d->qual[sel[i]] == Q_PENDING)
+                        d->qual[sel[i]] = q;
+}
+
+static void finish(mb_dev *d) {
+        dcem_poll *p = d->poll;
+        for (size_t i = 0; i < d->npts; i++) {
+                const mb_point *pt = &d->pts[i];
+                bool ok = d->qual[i] == Q_OK;
+                (void)dcem_poll_add(p, pt->name, ok ? d->val[i] : NAN, pt->unit, ok ? DCEM_Q_GOOD : DCEM_Q_ERROR,
+                                    (dcem_kind)pt->kind);
+        }
+        clear_queue(d);
+        d->poll = NULL;
+        if (d->o.close_after_poll && d->t->ops->release)
+                d->t->ops->release(d->t->impl);
+        dcem_poll_done(p, d->status, d->err[0] ? d->err : NULL);
+}
+
+/* Everything not read yet is lost for this poll. */
+static void give_up(mb_dev *d, int status) {
+        for (size_t i = 0; i < d->npts; i++)
+                if (d->qual[i] == Q_PENDING)
+                        d->qual[i] = Q_BAD;
+        d->status = status;
+        finish(d);
+}
+
+static const char *fc_name(uint8_t fc) {
+        switch (fc) {
+        case MB_FC_COIL: return "coils";
+        case MB_FC_DISCRETE: return "discrete inputs";
+        case MB_FC_HOLDING: return "holding registers";
+        default: return "input registers";
+        }
+}
+
+static void on_xfer(void *ud, int status, int exc, const uint16_t *regs, const uint8_t *bits, size_t n);
+
+static int submit(mb_dev *d, uint8_t fc, uint16_t start, uint16_t count) {
+        mb_xfer_req r = { .unit = d->o.unit, .fc = fc, .start = start, .count = count,
+                          .timeout_ns = d->o.timeout_ns };
+        int e = d->t->ops->submit(d->t->impl, &r, on_xfer, d, &d->xid);
+        if (e == 0) {
+                d->inflight = true;
+                d->st.requests++;
+        } else if (e == -ENOBUFS) {
+                d->st.rejected++;
+        }
+        return e;
+}
+
+static void start_plan(mb_dev *d) {
+        int r = ensure_plan(d);
+        if (r < 0) {
+                set_err(d, "cannot plan the requests: %s", strerror(-r));
+                give_up(d, r);
+                return;
+        }
+        size_t *sel = malloc((d->npts ? d->npts : 1) * sizeof *sel);
+        if (!sel) {
+                give_up(d, -ENOMEM);
+                return;
+        }
+        for (size_t i = 0; i < d->npts; i++)
+                sel[i] = i;
+        r = queue_plan(d, 0, &d->plan, sel);
+        free(sel);
+        if (r < 0) {
+                give_up(d, r);
+                return;
+        }
+        next(d);
+}
+
+/* SunSpec discovery done: add the meter's canonical points (points the
+ * device block already names win). */
+static int adopt_sunspec(mb_dev *d) {
+        const mb_sunspec_model *m = mb_sunspec_find_meter(&d->walk);
+        mb_point cp[16];
+        if (!m)
+                return -ENODEV;
+        int n = mb_sunspec_meter_points(m, cp, 16);
+        if (n < 0)
+                return n;
+        mb_point *np = realloc(d->pts, (d->npts + (size_t)n) * sizeof *np);
+        double *nv = realloc(d->val, (d->npts + (size_t)n) * sizeof *nv);
+        if (np)
+                d->pts = np;
+        if (nv)
+                d->val = nv;
+        uint8_t *nq = realloc(d->qual, d->npts + (size_t)n);
+        if (nq)
+                d->qual = nq;
+        if (!np || !nv || !nq)
+                return -ENOMEM;
+        for (int i = 0; i < n; i++) {
+                bool dup = false;
+                for (size_t k = 0; k < d->npts && !dup; k++)
+                        dup = strcmp(d->pts[k].name, cp[i].name) == 0;
+                if (dup)
+                        continue;
+                cp[i].fc = MB_FC_HOLDING;
+                d->qual[d->npts] = Q_PENDING;
+                d->pts[d->npts++] = cp[i];
+        }
+        d->plan_ok = false;
+        return 0;
+}
+
+static void walk_step(mb_dev *d) {
+        uint16_t start, count;
+        int r = mb_sunspec_walk_next(&d->walk, &start, &count);
+        if (r == 1) {
+                int e = submit(d, MB_FC_HOLDING, start, count);
+                if (e < 0) {
+                        set_err(d, "cannot queue a request: %s", strerror(-e));
+                        d->discovering = false;
+                        give_up(d, e);
+                }
+                return;
+        }
+        d->discovering = false;
+        if (r == 0)
+                r = adopt_sunspec(d);
+        if (r < 0) {
+                if (r == -ENOENT || r == -ENODEV)
+                        set_err(d, "no SunSpec meter (models 201-204, 211-214) found");
+                else
+                        set_err(d, "SunSpec discovery failed: %s", strerror(-r));
+                give_up(d, r == -ENOENT ? -ENODEV : r);
+                return;
+        }
+        d->discovered = true;
+        start_plan(d);
+}
+
+static void decode_work(mb_dev *d, const work *w, const uint16_t *regs, const uint8_t *bits, size_t n) {
+        for (size_t i = 0; i < w->nsel; i++) {
+                size_t k = w->sel[i];
+                double v;
+                int r = mb_decode_point(&d->pts[k], w->req.start, regs, bits, n, &v);
+                if (r == 0) {
+                        d->val[k] = v;
+                        d->qual[k] = Q_OK;
+                } else {
+                        d->qual[k] = Q_BAD; /* not implemented, NaN, bad scale factor */
+                }
+        }
+}
+
+static void on_xfer(void *ud, int status, int exc, const uint16_t *regs, const uint8_t *bits, size_t n) {
+        mb_dev *d = ud;
+        d->inflight = false;
+        d->xid = 0;
+        if (!d->poll)
+                return;
+        if (status == -ETIMEDOUT)
+                d->st.timeouts++;
+        if (status == -EPROTO)
+                d->st.exceptions++;
+        if (d->discovering) {
+                if ((status == -ETIMEDOUT || status == -ECONNRESET) && d->walk_tries < d->o.retries) {
+                        d->walk_tries++;
+                        walk_step(d); /* same read again */
+                        return;
+                }
+                d->walk_tries = 0;
+                mb_sunspec_walk_feed(&d->walk, status, regs, n);
+                walk_step(d);
+                return;
+        }
+        work *w = &d->q[d->qi];
+        if (status == 0) {
+                decode_work(d, w, regs, bits, n);
+                d->qi++;
+                next(d);
+                return;
+        }
+        if (status == -EPROTO && exc >= 1 && exc <= 3) {
+                /* illegal function / address / value: split and retry the halves */
+                int s = mb_plan_split(d->pts, w->sel, w->nsel, &d->bounds);
+                if (s == 1) {
+                        mb_plan pl;
+                        size_t *sel = w->sel, nsel = w->nsel;
+                        int r = mb_plan_build(d->pts, sel, nsel, &d->o.plan, &d->bounds, &pl);
+                        if (r == 0) {
+                                d->st.splits++;
+                                w->sel = NULL;
+                                w->nsel = 0;
+                                d->qi++; /* the failed request is done */
+                                r = queue_plan(d, d->qi, &pl, sel);
+                                mb_plan_free(&pl);
+                                free(sel);
+                                if (r < 0) {
+                                        give_up(d, r);
+                                        return;
+                                }
+                                next(d);
+                                return;
+                        }
+                }
+                set_err(d, "exception %d reading %u %s at %u", exc, w->req.count, fc_name(w->req.fc),
+                        w->req.start);
+                mark(d, w->sel, w->nsel, Q_BAD);
+                d->qi++;
+                next(d);
+                return;
+        }
+        if (w->tries < d->o.retries) {
+                w->tries++;
+                next(d); /* qi unchanged: the same request again */
+                return;
+        }
+        if (status == -EPROTO || status == -EBADMSG) {
+                /* the device answers, but not this: lose these points only */
+                if (status == -EPROTO)
+                        set_err(d, "exception %d reading %u %s at %u", exc, w->req.count, fc_name(w->req.fc),
+                                w->req.start);
+                else
+                        set_err(d, "malformed answer reading %u %s at %u", w->req.count, fc_name(w->req.fc),
+                                w->req.start);
+                if (status == -EBADMSG)
+                        d->status = -EBADMSG;
+                mark(d, w->sel, w->nsel, Q_BAD);
+                d->qi++;
+                next(d);
+                return;
+        }
+        set_err(d, "%s reading %s at %u", status == -ETIMEDOUT ? "no answer" : strerror(-status),
+                fc_name(w->req.fc), w->req.start);
+        give_up(d, status);
+}
+
+static void next(mb_dev *d) {
+        while (d->qi < d->qn) {
+                work *w = &d->q[d->qi];
+                if (!w->sel || w->nsel == 0) {
+                        d->qi++;
+                        continue;
+                }
+                int e = submit(d, w->req.fc, w->req.start, w->req.count);
+                if (e == 0)
+                        return;
+                set_err(d, "cannot queue a request: %s", strerror(-e));
+                mark(d, w->sel, w->nsel, Q_BAD);
+                d->status = e;
+                d->qi++;
+        }
+        finish(d);
+}
+
+int mb_dev_poll(mb_dev *d, dcem_poll *p) {
+        if (d->poll)
+                return -EBUSY;
+        d->poll = p;
+        d->status = 0;
+        d->err[0] = '\0';
+        d->st.polls++;
+        clear_queue(d);
+        for (size_t i = 0; i < d->npts; i++)
+                d->qual[i] = Q_PENDING;
+        if (d->o.sunspec && !d->discovered) {
+                d->discovering = true;
+                d->walk_tries = 0;
+                mb_sunspec_walk_init(&d->walk);
+                walk_step(d);
+                return 0;
+        }
+        start_plan(d);
+        return 0;
+}
+
+void mb_dev_cancel(mb_dev *d, dcem_poll *p) {
+        if (!d || d->poll != p)
+                return;
+        if (d->inflight)
+                d->t->ops->cancel(d->t->impl, d->xid);
+        d->inflight = false;
+        d->discovering = false;
+        clear_queue(d);
+        d->poll = NULL;
+}
+
+int mb_dev_new(mb_transport *t, const mb_dev_opts *o, const mb_point *pts, size_t npts, mb_dev **ret,
+               char *errbuf, size_t errlen) {
+        mb_dev *d = calloc(1, sizeof *d);
+        if (!d) {
+                snprintf(errbuf, errlen, "out of memory");
+                return -ENOMEM;
+        }
+        d->t = t;
+        d->o = *o;
+        size_t cap = npts ? npts : 1;
+        d->pts = malloc(cap * sizeof *d->pts);
+        d->val = calloc(cap, sizeof *d->val);
+        d->qual = calloc(cap, 1);
+        if (!d->pts || !d->val || !d->qual) {
+                mb_dev_free(d);
+                snprintf(errbuf, errlen, "out of memory");
+                return -ENOMEM;
+        }
+        if (npts)
+                memcpy(d->pts, pts, npts * sizeof *pts);
+        d->npts = npts;
+        if (npts == 0 && !o->sunspec) {
+                mb_dev_free(d);
+                snprintf(errbuf, errlen, "no points to read (give a profile or points)");
+                return -EINVAL;
+        }
+        int r = ensure_plan(d);
+        if (r < 0) {
+                /* name the first point that cannot be planned on its own */
+                for (size_t i = 0; i < npts; i++) {
+                        mb_plan pl;
+                        if (mb_plan_build(pts, &i, 1, &o->plan, NULL, &pl) < 0) {
+                                snprintf(errbuf, errlen, "point %s at %u does not fit in one request", pts[i].name,
+                                         pts[i].reg);
+                                break;
+                        }
+                        mb_plan_free(&pl);
+                }
+                mb_dev_free(d);
+                return r;
+        }
+        *ret = d;
+        return 0;
+}
+
+void mb_dev_free(mb_dev *d) {
+        if (!d)
+                return;
+        if (d->inflight && d->t)
+                d->t->ops->cancel(d->t->impl, d->xid);
+        clear_queue(d);
+        free(d->q);
+        mb_plan_free(&d->plan);
+        free(d->pts);
+        free(d->val);
+        free(d->qual);
+        free(d);
+}
+
+const mb_dev_stats *mb_dev_get_stats(const mb_dev *d) { return &d->st; }
+const mb_plan *mb_dev_plan(const mb_dev *d) { return &d->plan; }
+size_t mb_dev_npoints(const mb_dev *d) { return d->npts; }

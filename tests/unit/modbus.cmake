@@ -1,0 +1,33 @@
+# Modbus collector (issue 4): pure planning, decoding and SunSpec walking,
+# the profile loader, and the collector against a fake transport.
+dcem_unit_test(test_modbus_plan SOURCES tests/unit/test_modbus_plan.c
+  collectors/modbus/plan.c collectors/modbus/decode.c LABELS modbus)
+dcem_unit_test(test_modbus_decode SOURCES tests/unit/test_modbus_decode.c
+  collectors/modbus/decode.c LABELS modbus)
+dcem_unit_test(test_modbus_sunspec SOURCES tests/unit/test_modbus_sunspec.c
+  collectors/modbus/sunspec.c collectors/modbus/plan.c collectors/modbus/decode.c LABELS modbus)
+dcem_unit_test(test_modbus_device SOURCES tests/unit/test_modbus_device.c
+  collectors/modbus/device.c collectors/modbus/plan.c collectors/modbus/decode.c collectors/modbus/sunspec.c
+  LABELS modbus)
+dcem_unit_test(test_modbus_profile SOURCES tests/unit/test_modbus_profile.c
+  collectors/modbus/profile.c collectors/modbus/modbus.c collectors/modbus/device.c collectors/modbus/transport.c
+  collectors/modbus/tcp.c collectors/modbus/rtu.c collectors/modbus/plan.c collectors/modbus/decode.c
+  collectors/modbus/sunspec.c agent/yaml.c agent/schema.c agent/diag.c agent/loop.c agent/clock.c
+  agent/sched.c agent/sample.c
+  LIBS PkgConfig::YAML PkgConfig::MODBUS pthread LABELS modbus)
+
+# The response decoder's fuzz corpus replayed as an ordinary test (any
+# compiler). With -DDCEM_FUZZ=ON and clang, tests/fuzz/CMakeLists.txt can
+# build the same file as a libFuzzer target (fuzz_modbus_pdu).
+set(_mbfuzz)
+foreach(s tests/fuzz/replay.c tests/fuzz/fuzz_modbus_pdu.c collectors/modbus/tcp.c collectors/modbus/decode.c
+    collectors/modbus/sunspec.c agent/loop.c agent/clock.c)
+  list(APPEND _mbfuzz ${PROJECT_SOURCE_DIR}/${s})
+endforeach()
+add_executable(fuzz_modbus_replay ${_mbfuzz})
+set_target_properties(fuzz_modbus_replay PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${DCEM_TEST_BIN})
+target_include_directories(fuzz_modbus_replay PRIVATE ${PROJECT_SOURCE_DIR}/include ${CMAKE_BINARY_DIR}/generated
+  ${PROJECT_SOURCE_DIR}/collectors)
+target_link_libraries(fuzz_modbus_replay PRIVATE m)
+add_test(NAME fuzz_modbus_replay COMMAND fuzz_modbus_replay ${PROJECT_SOURCE_DIR}/tests/fuzz/corpus/modbus)
+set_tests_properties(fuzz_modbus_replay PROPERTIES LABELS "unit;modbus;fuzz" TIMEOUT 120)

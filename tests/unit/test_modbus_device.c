@@ -1,0 +1,378 @@
+/* test_modbus_device.c - the poll engine (device.c) behind a fake transport
+ * on the same seam as TCP and RTU: merged requests, decoding into samples,
+ * split after an exception and its memory, retries and timeouts, SunSpec
+ * discovery, cancel. The fake poll records what the engine reports. */
+#include <errno.h>
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+#include "modbus/device.h"
+
+/* ---- a fake dcem_poll (the core's side) ---- */
+struct dcem_poll {
+        dcem_sample s[256];
+        size_t n;
+        bool done;
+        int status;
+        char err[DCEM_ERR_MAX];
+};
+
+int dcem_poll_add(dcem_poll *p, const char *point, double value, const char *unit, dcem_quality quality,
+                  dcem_kind kind) {
+        assert_false(p->done);
+        assert_true(p->n < 256);
+        dcem_sample *s = &p->s[p->n++];
+        memset(s, 0, sizeof *s);
+        snprintf(s->point, sizeof s->point, "%s", point);
+        snprintf(s->unit, sizeof s->unit, "%s", unit ? unit : "");
+        s->value = value;
+        s->quality = (uint8_t)quality;
+        s->kind = (uint8_t)kind;
+        return 0;
+}
+
+void dcem_poll_done(dcem_poll *p, int status, const char *err) {
+        assert_false(p->done);
+        p->done = true;
+        p->status = status;
+        snprintf(p->err, sizeof p->err, "%s", err ? err : "");
+}
+
+static const dcem_sample *sample(const dcem_poll *p, const char *name) {
+        for (size_t i = 0; i < p->n; i++)
+                if (strcmp(p->s[i].point, name) == 0)
+                        return &p->s[i];
+        fail_msg("no sample %s", name);
+        return NULL;
+}
+
+/* ---- a fake transport: a register map per unit, answers on pump() ---- */
+typedef struct fake {
+        uint16_t reg[65536];
+        uint8_t ok[65536];
+        bool silent;           /* never answers: every request times out */
+        bool full;             /* the queue is full: submit refuses */
+        struct { uint64_t id; mb_xfer_req r; mb_xfer_cb cb; void *ud; bool live; } q[64];
+        size_t nq;
+        uint64_t next_id;
+        unsigned sent, cancelled, released;
+} fake;
+
+static int f_submit(void *impl, const mb_xfer_req *req, mb_xfer_cb cb, void *ud, uint64_t *ret_id) {
+        fake *f = impl;
+        if (f->full)
+                return -ENOBUFS;
+        assert_true(f->nq < 64);
+        f->q[f->nq].id = ++f->next_id;
+        f->q[f->nq].r = *req;
+        f->q[f->nq].cb = cb;
+        f->q[f->nq].ud = ud;
+        f->q[f->nq].live = true;
+        f->nq++;
+        f->sent++;
+        *ret_id = f->next_id;
+        return 0;
+}
+static void f_cancel(void *impl, uint64_t id) {
+        fake *f = impl;
+        for (size_t i = 0; i < f->nq; i++)
+                if (f->q[i].id == id && f->q[i].live) {
+                        f->q[i].live = false;
+                        f->cancelled++;
+                }
+}
+static void f_release(void *impl) { ((fake *)impl)->released++; }
+static void f_free(void *impl) { (void)impl; }
+static const mb_transport_ops fake_ops = { "fake", f_submit, f_cancel, f_release, f_free };
+
+/* Answer every queued request, including those queued by the callbacks. */
+static void pump(fake *f) {
+        for (size_t i = 0; i < f->nq; i++) {
+                if (!f->q[i].live)
+                        continue;
+                f->q[i].live = false;
+                mb_xfer_req r = f->q[i].r;
+                if (f->silent) {
+                        f->q[i].cb(f->q[i].ud, -ETIMEDOUT, 0, NULL, NULL, 0);
+                        continue;
+                }
+                uint16_t regs[125];
+                bool all = true;
+                for (unsigned k = 0; k < r.count; k++) {
+                        all = all && f->ok[r.start + k];
+                        regs[k] = f->reg[r.start + k];
+                }
+                if (!all)
+                        f->q[i].cb(f->q[i].ud, -EPROTO, 2, NULL, NULL, 0);
+                else
+                        f->q[i].cb(f->q[i].ud, 0, 0, regs, NULL, r.count);
+        }
+        f->nq = 0;
+}
+
+static mb_point mkpt(const char *name, uint16_t reg, mb_type t) {
+        mb_point p;
+        memset(&p, 0, sizeof p);
+        snprintf(p.name, sizeof p.name, "%s", name);
+        p.fc = MB_FC_HOLDING;
+        p.reg = reg;
+        p.type = (uint8_t)t;
+        p.sf_reg = -1;
+        p.scale = 1;
+        p.sentinel = true;
+        return p;
+}
+
+static mb_dev_opts opts(unsigned retries) {
+        mb_dev_opts o = { .unit = 1, .timeout_ns = DCEM_NS_PER_S, .retries = retries,
+                          .plan = { .max_gap = 16, .max_regs = 125, .max_bits = 2000 } };
+        return o;
+}
+
+static void test_merged_poll(void **state) {
+        (void)state;
+        fake *f = calloc(1, sizeof *f);
+        mb_transport t = { .ops = &fake_ops, .impl = f };
+        mb_point pts[30];
+        for (int i = 0; i < 30; i++) {
+                char name[16];
+                snprintf(name, sizeof name, "p%d", i);
+                pts[i] = mkpt(name, (uint16_t)(100 + 3 * i), MB_T_UINT16);
+                f->reg[100 + 3 * i] = (uint16_t)(1000 + i);
+        }
+        for (int a = 100; a < 200; a++)
+                f->ok[a] = 1;
+        mb_dev *d;
+        char err[128];
+        mb_dev_opts o = opts(1);
+        assert_int_equal(mb_dev_new(&t, &o, pts, 30, &d, err, sizeof err), 0);
+        assert_int_equal(mb_dev_plan(d)->n, 1);
+        dcem_poll p = { 0 };
+        assert_int_equal(mb_dev_poll(d, &p), 0);
+        assert_int_equal(mb_dev_poll(d, &p), -EBUSY);
+        assert_false(p.done); /* answers come later, from the transport */
+        pump(f);
+        assert_true(p.done);
+        assert_int_equal(p.status, 0);
+        assert_int_equal(p.n, 30);
+        assert_int_equal(f->sent, 1);
+        for (int i = 0; i < 30; i++) {
+                assert_int_equal(p.s[i].quality, DCEM_Q_GOOD);
+                assert_true(p.s[i].value == 1000 + i);
+        }
+        mb_dev_free(d);
+        free(f);
+}
+
+static void test_exception_costs_own_points(void **state) {
+        (void)state;
+        fake *f = calloc(1, sizeof *f);
+        mb_transport t = { .ops = &fake_ops, .impl = f };
+        mb_point pts[20];
+        for (int i = 0; i < 20; i++) {
+                char name[16];
+                snprintf(name, sizeof name, "p%d", i);
+                pts[i] = mkpt(name, (uint16_t)(2 * i), MB_T_UINT32);
+                f->reg[2 * i + 1] = (uint16_t)i;
+                f->ok[2 * i] = f->ok[2 * i + 1] = 1;
+        }
+        f->ok[23] = 0; /* p11's low word does not exist */
+        mb_dev *d;
+        char err[128];
+        mb_dev_opts o = opts(0);
+        assert_int_equal(mb_dev_new(&t, &o, pts, 20, &d, err, sizeof err), 0);
+        dcem_poll p1 = { 0 }, p2 = { 0 };
+        assert_int_equal(mb_dev_poll(d, &p1), 0);
+        pump(f);
+        assert_true(p1.done);
+        assert_int_equal(p1.status, 0); /* the device answered; one point is bad */
+        assert_non_null(strstr(p1.err, "exception 2"));
+        for (int i = 0; i < 20; i++) {
+                char name[16];
+                snprintf(name, sizeof name, "p%d", i);
+                const dcem_sample *s = sample(&p1, name);
+                if (i == 11) {
+                        assert_int_equal(s->quality, DCEM_Q_ERROR);
+                        assert_true(isnan(s->value));
+                } else {
+                        assert_int_equal(s->quality, DCEM_Q_GOOD);
+                        assert_true(s->value == i);
+                }
+        }
+        const mb_dev_stats *st = mb_dev_get_stats(d);
+        unsigned first = f->sent;
+        uint64_t splits = st->splits;
+        assert_true(splits >= 1);
+        /* the next poll remembers the split: one exception at most, no new split */
+        f->sent = 0;
+        uint64_t exc_before = st->exceptions;
+        assert_int_equal(mb_dev_poll(d, &p2), 0);
+        pump(f);
+        assert_true(p2.done);
+        assert_int_equal(st->splits, splits);
+        assert_int_equal(st->exceptions - exc_before, 1);
+        assert_true(f->sent < first);
+        assert_int_equal(sample(&p2, "p11")->quality, DCEM_Q_ERROR);
+        assert_int_equal(sample(&p2, "p12")->quality, DCEM_Q_GOOD);
+        mb_dev_free(d);
+        free(f);
+}
+
+static void test_timeout_and_retries(void **state) {
+        (void)state;
+        fake *f = calloc(1, sizeof *f);
+        mb_transport t = { .ops = &fake_ops, .impl = f };
+        mb_point pts[2] = { mkpt("a", 0, MB_T_UINT16), mkpt("b", 500, MB_T_UINT16) };
+        f->silent = true;
+        mb_dev *d;
+        char err[128];
+        mb_dev_opts o = opts(2);
+        o.close_after_poll = true;
+        assert_int_equal(mb_dev_new(&t, &o, pts, 2, &d, err, sizeof err), 0);
+        assert_int_equal(mb_dev_plan(d)->n, 2);
+        dcem_poll p = { 0 };
+        assert_int_equal(mb_dev_poll(d, &p), 0);
+        pump(f);
+        assert_true(p.done);
+        assert_int_equal(p.status, -ETIMEDOUT);
+        assert_int_equal(f->sent, 3); /* first request, 2 retries; the second is not tried */
+        assert_int_equal(p.n, 2);
+        assert_int_equal(sample(&p, "a")->quality, DCEM_Q_ERROR);
+        assert_int_equal(sample(&p, "b")->quality, DCEM_Q_ERROR);
+        assert_non_null(strstr(p.err, "no answer"));
+        assert_int_equal(f->released, 1);
+        /* the device comes back */
+        f->silent = false;
+        f->ok[0] = f->ok[500] = 1;
+        f->reg[500] = 42;
+        dcem_poll p2 = { 0 };
+        assert_int_equal(mb_dev_poll(d, &p2), 0);
+        pump(f);
+        assert_int_equal(p2.status, 0);
+        assert_true(sample(&p2, "b")->value == 42);
+        mb_dev_free(d);
+        free(f);
+}
+
+static void test_cancel(void **state) {
+        (void)state;
+        fake *f = calloc(1, sizeof *f);
+        mb_transport t = { .ops = &fake_ops, .impl = f };
+        mb_point pts[1] = { mkpt("a", 0, MB_T_UINT16) };
+        mb_dev *d;
+        char err[128];
+        mb_dev_opts o = opts(0);
+        assert_int_equal(mb_dev_new(&t, &o, pts, 1, &d, err, sizeof err), 0);
+        dcem_poll p = { 0 };
+        assert_int_equal(mb_dev_poll(d, &p), 0);
+        mb_dev_cancel(d, &p);
+        assert_int_equal(f->cancelled, 1);
+        pump(f); /* the cancelled request is not answered */
+        assert_false(p.done);
+        dcem_poll p2 = { 0 };
+        assert_int_equal(mb_dev_poll(d, &p2), 0); /* not busy any more */
+        f->ok[0] = 1;
+        pump(f);
+        assert_true(p2.done);
+        mb_dev_free(d);
+        free(f);
+}
+
+static void test_full_queue(void **state) {
+        (void)state;
+        fake *f = calloc(1, sizeof *f);
+        mb_transport t = { .ops = &fake_ops, .impl = f };
+        mb_point pts[2] = { mkpt("a", 0, MB_T_UINT16), mkpt("b", 900, MB_T_UINT16) };
+        mb_dev *d;
+        char err[128];
+        mb_dev_opts o = opts(3);
+        assert_int_equal(mb_dev_new(&t, &o, pts, 2, &d, err, sizeof err), 0);
+        f->full = true;
+        dcem_poll p = { 0 };
+        assert_int_equal(mb_dev_poll(d, &p), 0);
+        assert_true(p.done); /* finished at once: nothing could be queued */
+        assert_int_equal(p.status, -ENOBUFS);
+        assert_int_equal(sample(&p, "a")->quality, DCEM_Q_ERROR);
+        assert_int_equal(sample(&p, "b")->quality, DCEM_Q_ERROR);
+        assert_int_equal(mb_dev_get_stats(d)->rejected, 2);
+        assert_int_equal(mb_dev_get_stats(d)->requests, 0);
+        mb_dev_free(d);
+        free(f);
+}
+
+static void test_sunspec_discovery(void **state) {
+        (void)state;
+        fake *f = calloc(1, sizeof *f);
+        mb_transport t = { .ops = &fake_ops, .impl = f };
+        /* SunS at 40000, common model of 65 registers, model 203 at 40069, end */
+        uint16_t hdr[] = { 0x5375, 0x6E53, 1, 65 };
+        for (int i = 0; i < 4; i++) {
+                f->reg[40000 + i] = hdr[i];
+                f->ok[40000 + i] = 1;
+        }
+        for (int a = 40004; a < 40069 + 2 + 105 + 2; a++)
+                f->ok[a] = 1;
+        f->reg[40069] = 203;
+        f->reg[40070] = 105;
+        f->reg[40069 + 18] = 1500;   /* W */
+        f->reg[40069 + 22] = 0;      /* W_SF */
+        f->reg[40069 + 46] = 0x0001; /* TotWhImp high word */
+        f->reg[40069 + 47] = 0x86A0; /* = 100000 Wh */
+        f->reg[40069 + 54] = 0;      /* TotWh_SF */
+        f->reg[40069 + 17] = 0x8000; /* Hz_SF not implemented */
+        f->reg[40176] = 0xFFFF;
+        mb_point extra = mkpt("custom", 40069 + 16, MB_T_UINT16); /* raw Hz, kept from the block */
+        mb_dev *d;
+        char err[128];
+        mb_dev_opts o = opts(0);
+        o.sunspec = true;
+        assert_int_equal(mb_dev_new(&t, &o, &extra, 1, &d, err, sizeof err), 0);
+        dcem_poll p = { 0 };
+        assert_int_equal(mb_dev_poll(d, &p), 0);
+        pump(f);
+        assert_true(p.done);
+        assert_int_equal(p.status, 0);
+        assert_int_equal(mb_dev_npoints(d), 1 + 10);
+        assert_true(fabs(sample(&p, "energy_kwh")->value - 100.0) < 1e-9);
+        assert_int_equal(sample(&p, "energy_kwh")->kind, DCEM_KIND_COUNTER);
+        assert_true(fabs(sample(&p, "power_kw")->value - 1.5) < 1e-9);
+        assert_int_equal(sample(&p, "frequency_hz")->quality, DCEM_Q_ERROR); /* its SF says not implemented */
+        assert_int_equal(sample(&p, "custom")->quality, DCEM_Q_GOOD);
+        /* 40000 marker, 2 headers + end marker, then one merged request */
+        assert_int_equal(f->sent, 1 + 3 + 1);
+        f->sent = 0;
+        dcem_poll p2 = { 0 };
+        assert_int_equal(mb_dev_poll(d, &p2), 0);
+        pump(f);
+        assert_int_equal(f->sent, 1); /* no second discovery */
+        mb_dev_free(d);
+
+        /* no SunSpec anywhere: the poll fails clearly */
+        memset(f->ok, 0, sizeof f->ok);
+        assert_int_equal(mb_dev_new(&t, &o, NULL, 0, &d, err, sizeof err), 0);
+        dcem_poll p3 = { 0 };
+        assert_int_equal(mb_dev_poll(d, &p3), 0);
+        pump(f);
+        assert_true(p3.done);
+        assert_int_equal(p3.status, -ENODEV);
+        assert_non_null(strstr(p3.err, "no SunSpec meter"));
+        mb_dev_free(d);
+        free(f);
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_merged_poll),
+                cmocka_unit_test(test_exception_costs_own_points),
+                cmocka_unit_test(test_timeout_and_retries),
+                cmocka_unit_test(test_cancel),
+                cmocka_unit_test(test_full_queue),
+                cmocka_unit_test(test_sunspec_discovery),
+        };
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}
