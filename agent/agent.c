@@ -59,8 +59,10 @@ static void on_wake(void *core) { pump(core); }
 
 static void on_batch(void *ud, dcem_batch *b) {
         dcem_agent *a = ud;
-        if (a->opts.once && b->status != 0)
+        if (a->opts.once && b->status != 0) {
                 a->once_failed++;
+                log_error("device %s: %s", b->device, b->error[0] ? b->error : strerror(-b->status));
+        }
         for (size_t i = 0; i < a->g.npubs; i++)
                 dcem_queue_push(a->g.pubs[i].q, b);
         pump(a);

@@ -17,7 +17,7 @@ import tempfile
 import time
 import unittest
 
-BIN = os.environ.get("DCEM_BIN", os.path.join(os.path.dirname(__file__), "..", "..", "build", "bin"))
+BIN = os.path.abspath(os.environ.get("DCEM_BIN", os.path.join(os.path.dirname(__file__), "..", "..", "build", "bin")))
 SOURCE_DIR = os.environ.get("DCEM_SOURCE_DIR", os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..")))
 SHARED_DIR = os.environ.get("DCEM_SHARED_DIR", os.path.join(SOURCE_DIR, "..", "shared"))
 LOOPBACK = "127.0.0.1"
