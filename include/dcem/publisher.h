@@ -30,6 +30,12 @@ typedef struct dcem_publisher_ops {
         const dcem_schema *schema; /* its block; NULL when the key is a plain bool */
         int (*init)(const dcem_publisher_env *env, const void *conf, void **ret_state, char *errbuf, size_t errlen);
         int (*publish)(void *state, dcem_batch *b);
+        /* Optional: a record of another stream than device polls, already
+         * encoded as one JSON object: stream "intervals" (closed accounting
+         * intervals, authoritative), "metrics" (real-time figures), "events".
+         * Same return convention as publish; NULL = the publisher does not
+         * carry records (stdout prints samples only). json is borrowed. */
+        int (*publish_record)(void *state, const char *stream, const char *json, size_t len);
         /* Push out what is buffered (shutdown, drain). 0, -EAGAIN (not yet), -errno. */
         int (*flush)(void *state);
         void (*close)(void *state); /* accepts NULL */
