@@ -87,7 +87,12 @@ static void on_retire_timer(dcem_loop *l, uint64_t id, void *ud) {
 
 static void on_state(void *ud, const char *device, bool up, int status, const char *err) {
         dcem_agent *a = ud;
-        (void)a;
+        int64_t now = dcem_clock_utc(dcem_loop_clock(a->loop));
+        for (size_t i = 0; i < a->g.npubs; i++) {
+                pub_slot *s = &a->g.pubs[i];
+                if (s->ops->device_status)
+                        s->ops->device_status(s->state, device, up, now, up ? NULL : err);
+        }
         if (up)
                 log_info("device %s: answering", device);
         else
@@ -287,6 +292,12 @@ static void on_metrics_timer(dcem_loop *l, uint64_t id, void *ud) {
                                        (double)(dcem_queue_dropped_samples(s->q) + s->carried_dropped_samples),
                                        DCEM_KIND_COUNTER, ts);
                         r |= add_point(&b, "publish_failed", s->ops->name, (double)s->failed, DCEM_KIND_COUNTER, ts);
+                        if (s->ops->counters) {
+                                dcem_counter cs[32];
+                                size_t n = s->ops->counters(s->state, cs, 32);
+                                for (size_t k = 0; k < n; k++)
+                                        r |= add_point(&b, cs[k].name, s->ops->name, cs[k].value, cs[k].kind, ts);
+                        }
                 }
                 if (r == 0)
                         on_batch(a, b);

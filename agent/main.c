@@ -9,6 +9,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -139,14 +140,25 @@ static void on_watchdog(dcem_loop *l, uint64_t id, void *ud) {
         dcem_loop_add_timer(l, dcem_clock_mono(dcem_loop_clock(l)) + period, on_watchdog, rt, NULL);
 }
 
+static void handled_signals(sigset_t *set) {
+        sigemptyset(set);
+        sigaddset(set, SIGHUP);
+        sigaddset(set, SIGTERM);
+        sigaddset(set, SIGINT);
+}
+
+/* Block the signals the loop handles before any thread exists (paho and the
+ * RTU workers start threads that inherit the mask: a thread with SIGTERM
+ * unblocked would take the default action and kill the process undrained). */
+static int block_signals(void) {
+        sigset_t set;
+        handled_signals(&set);
+        return pthread_sigmask(SIG_BLOCK, &set, NULL) == 0 ? 0 : -EINVAL;
+}
+
 static int setup_signals(runtime *rt) {
         sigset_t set;
-        sigemptyset(&set);
-        sigaddset(&set, SIGHUP);
-        sigaddset(&set, SIGTERM);
-        sigaddset(&set, SIGINT);
-        if (sigprocmask(SIG_BLOCK, &set, NULL) < 0)
-                return -errno;
+        handled_signals(&set);
         rt->sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
         if (rt->sigfd < 0)
                 return -errno;
@@ -249,6 +261,11 @@ int main(int argc, char **argv) {
         }
         dcem_log_set_level(level_override >= 0 ? level_override : cfg->log_level);
         signal(SIGPIPE, SIG_IGN);
+        if (!once && block_signals() < 0) {
+                log_error("cannot block signals");
+                dcem_config_free(cfg);
+                return EXIT_FAILURE;
+        }
 
         runtime rt = { .config_path = path, .sigfd = -1 };
         int r = dcem_loop_new(&dcem_clock_system, &rt.loop);

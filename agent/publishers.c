@@ -1,10 +1,12 @@
 /* publishers.c - the registry of built-in publishers (the keys of output:). */
 #include <string.h>
 #include "dcem/publisher.h"
+#include "dcem/pub_mqtt.h"
 #include "pub_stdout.h"
 
 const dcem_publisher_ops *const dcem_publishers[] = {
         &dcem_stdout_publisher,
+        &dcem_mqtt_publisher,
         NULL,
 };
 

@@ -8,12 +8,20 @@
 #ifndef DCEM_PUBLISHER_H
 #define DCEM_PUBLISHER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include "dcem/clock.h"
 #include "dcem/loop.h"
 #include "dcem/sample.h"
 #include "dcem/schema.h"
+
+/* One named counter or gauge of a publisher (name: static text). */
+typedef struct dcem_counter {
+        const char *name;
+        double value;
+        dcem_kind kind;
+} dcem_counter;
 
 typedef struct dcem_publisher_env {
         dcem_loop *loop;
@@ -36,6 +44,14 @@ typedef struct dcem_publisher_ops {
          * Same return convention as publish; NULL = the publisher does not
          * carry records (stdout prints samples only). json is borrowed. */
         int (*publish_record)(void *state, const char *stream, const char *json, size_t len);
+        /* Optional: a device became reachable or unreachable (called on changes
+         * only, with the time the state began and the failing poll's error). */
+        int (*device_status)(void *state, const char *device, bool reachable, int64_t since_utc_ns,
+                             const char *err);
+        /* Optional: the publisher's own counters (spool drops, reconnects, ...),
+         * published by the agent with its metrics as "<name>.<publisher>".
+         * Fills at most max entries; returns how many. */
+        size_t (*counters)(void *state, dcem_counter *ret, size_t max);
         /* Push out what is buffered (shutdown, drain). 0, -EAGAIN (not yet), -errno. */
         int (*flush)(void *state);
         void (*close)(void *state); /* accepts NULL */

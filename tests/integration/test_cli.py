@@ -139,7 +139,7 @@ class CliTest(dcemtest.TempDirTestCase):
         for key in ("site", "interval", "state_dir", "devices", "role", "pue_category", "stdout"):
             self.assertIn(key, committed)
 
-    def wait_for(self, proc, path, predicate, timeout=15):
+    def wait_for(self, proc, path, predicate, timeout=15, what=None):
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             with open(path) as f:
@@ -147,7 +147,7 @@ class CliTest(dcemtest.TempDirTestCase):
             if predicate(text):
                 return text
             if proc.poll() is not None:
-                self.fail("agent exited with %s:\n%s" % (proc.returncode, text))
+                self.fail("agent exited with %s:\n%s" % (proc.returncode, open(what).read() if what else text))
             time.sleep(0.1)
         self.fail("timed out; output so far:\n%s" % text)
 
@@ -188,6 +188,38 @@ class CliTest(dcemtest.TempDirTestCase):
         self.assertIn("<5>", errs)
         # every stdout line is one valid JSON sample
         self.parse_lines(open(out_path).read())
+
+    def test_service_with_mqtt_drains_on_sigterm(self):
+        """With the MQTT publisher (paho's threads) a SIGTERM is still handled by
+        the loop: the agent drains, says goodbye on the status topic, exits 0."""
+        broker, port = dcemtest.start_mosquitto(self.tmp)
+        self.procs.append(broker)
+        cfg = open(self.host_config(stdout=False)).read().replace(
+            "output:\n  stdout: false\n", "output:\n  stdout: false\n  mqtt: { url: \"mqtt://127.0.0.1:%d\" }\n" % port)
+        with open(os.path.join(self.tmp, "dcem.yaml"), "w") as f:
+            f.write(cfg)
+        sub_out = os.path.join(self.tmp, "sub.txt")
+        sub = self.spawn(["mosquitto_sub", "-h", "127.0.0.1", "-p", str(port), "-v", "-t", "dcem/#"], name="sub")
+        err_path = os.path.join(self.tmp, "err.log")
+        with open(err_path, "w") as err:
+            p = subprocess.Popen([AGENT, "-c", os.path.join(self.tmp, "dcem.yaml")], stdout=subprocess.DEVNULL,
+                                 stderr=err, start_new_session=True)
+        try:
+            self.wait_for(p, sub.log_path, lambda t: "dcem/test-site/devices/host-a " in t, what=err_path)
+            p.send_signal(signal.SIGTERM)
+            self.assertEqual(p.wait(timeout=20), 0, open(err_path).read())
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        self.assertIn("draining", open(err_path).read())
+        deadline = time.monotonic() + 5
+        while '"state":"offline"' not in sub.log_text() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        text = sub.log_text()
+        self.assertIn("dcem/test-site/status ", text)
+        self.assertIn('"state":"offline"', text)
+        self.assertIn("dcem/test-site/devices/host-a/status ", text)
 
 
 if __name__ == "__main__":

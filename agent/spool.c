@@ -1,0 +1,775 @@
+/* spool.c - the store-and-forward spool: segment files of length+CRC32
+ * records, an ack cursor persisted by write/fsync/rename, recovery that cuts
+ * a torn tail, and a disk budget enforced by dropping the oldest segment.
+ * See include/dcem/spool.h for the format and the guarantees.
+ */
+#include "dcem/spool.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#define SEG_MAGIC "DCEMSPL1"
+#define ACK_MAGIC "DCEMACK1"
+#define ACK_FILE "ack"
+#define ACK_TMP "ack.tmp"
+#define SEG_MIN (4u << 10)
+#define SEG_MAX (16u << 20)
+
+typedef struct seg {
+        uint64_t first_id, next_id; /* records [first_id, next_id) */
+        uint64_t size;              /* bytes in the file, header included */
+        int fd;
+        bool dirty;                 /* written since the last fsync */
+        bool sealed;                /* takes no more appends (corrupt tail seen) */
+} seg;
+
+struct dcem_spool {
+        char *dir;
+        int dirfd;
+        const dcem_clock *clock;
+        uint64_t max_bytes, segment_bytes;
+        uint32_t max_record;
+        int64_t fsync_ns;
+
+        seg *segs;                  /* oldest first; the last one takes appends */
+        size_t nseg, segcap;
+        uint64_t total_bytes;
+
+        uint64_t next_id;
+        uint64_t ack_next;
+        uint64_t ack_persisted;
+        uint8_t *ackbits;           /* DCEM_SPOOL_ACK_WINDOW bits, by id % window */
+        uint64_t held;              /* records in [ack_next, next_id) not acked nor dropped */
+
+        uint64_t read_id;           /* next record to read */
+        uint64_t read_seg_first;    /* first_id of the segment read_off refers to */
+        uint64_t read_off;
+
+        bool dirty, dir_dirty;
+        int64_t dirty_since;
+        int64_t last_ack_persist;
+
+        dcem_spool_stats st;
+};
+
+static void put32(uint8_t *p, uint32_t v) { for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i)); }
+static void put64(uint8_t *p, uint64_t v) { for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8 * i)); }
+static uint32_t get32(const uint8_t *p) { uint32_t v = 0; for (int i = 3; i >= 0; i--) v = (v << 8) | p[i]; return v; }
+static uint64_t get64(const uint8_t *p) { uint64_t v = 0; for (int i = 7; i >= 0; i--) v = (v << 8) | p[i]; return v; }
+
+static uint32_t rec_crc(const uint8_t lenle[4], const void *data, size_t len) {
+        uLong c = crc32(0L, Z_NULL, 0);
+        c = crc32(c, lenle, 4);
+        if (len > 0)
+                c = crc32(c, data, (uInt)len);
+        return (uint32_t)c;
+}
+
+static bool bit_get(const dcem_spool *s, uint64_t id) {
+        if (id < s->ack_next || id - s->ack_next >= DCEM_SPOOL_ACK_WINDOW)
+                return false; /* acks beyond the window are refused */
+        uint64_t i = id % DCEM_SPOOL_ACK_WINDOW;
+        return s->ackbits[i / 8] & (1u << (i % 8));
+}
+static void bit_set(dcem_spool *s, uint64_t id, bool on) {
+        uint64_t i = id % DCEM_SPOOL_ACK_WINDOW;
+        if (on)
+                s->ackbits[i / 8] |= (uint8_t)(1u << (i % 8));
+        else
+                s->ackbits[i / 8] &= (uint8_t)~(1u << (i % 8));
+}
+
+/* pread exactly len bytes: 0, -EIO on a short read (end of file), -errno. */
+static int pread_full(int fd, void *buf, size_t len, uint64_t off) {
+        uint8_t *p = buf;
+        while (len > 0) {
+                ssize_t n = pread(fd, p, len, (off_t)off);
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return -errno;
+                }
+                if (n == 0)
+                        return -EIO;
+                p += n;
+                len -= (size_t)n;
+                off += (uint64_t)n;
+        }
+        return 0;
+}
+
+/* Index of the segment holding id, or -1. */
+static ssize_t seg_of(const dcem_spool *s, uint64_t id) {
+        for (size_t i = 0; i < s->nseg; i++)
+                if (id >= s->segs[i].first_id && id < s->segs[i].next_id)
+                        return (ssize_t)i;
+        return -1;
+}
+
+/* Check the record at off of segment g: 0 and its payload length, -EBADMSG
+ * (bad length, past the end, CRC), -errno. If buf is non-NULL the payload is
+ * read into it (buf must hold max_record bytes). */
+static int rec_check(const dcem_spool *s, const seg *g, uint64_t off, uint8_t *buf, uint32_t *ret_len) {
+        uint8_t h[DCEM_SPOOL_REC_HDR];
+        if (off + DCEM_SPOOL_REC_HDR > g->size)
+                return -EBADMSG;
+        int r = pread_full(g->fd, h, sizeof h, off);
+        if (r < 0)
+                return r == -EIO ? -EBADMSG : r;
+        uint32_t len = get32(h), crc = get32(h + 4);
+        if (len > s->max_record || off + DCEM_SPOOL_REC_HDR + len > g->size)
+                return -EBADMSG;
+        if (buf) {
+                r = pread_full(g->fd, buf, len, off + DCEM_SPOOL_REC_HDR);
+                if (r < 0)
+                        return r == -EIO ? -EBADMSG : r;
+                if (rec_crc(h, buf, len) != crc)
+                        return -EBADMSG;
+        }
+        *ret_len = len;
+        return 0;
+}
+
+/* Offset of record id in segment g by walking the lengths (trusting what
+ * recovery or our own appends verified). */
+static int seek_in(const dcem_spool *s, const seg *g, uint64_t id, uint64_t *ret_off) {
+        uint64_t off = DCEM_SPOOL_SEG_HDR;
+        for (uint64_t k = g->first_id; k < id; k++) {
+                uint32_t len;
+                int r = rec_check(s, g, off, NULL, &len);
+                if (r < 0)
+                        return r;
+                off += DCEM_SPOOL_REC_HDR + len;
+        }
+        *ret_off = off;
+        return 0;
+}
+
+static int write_ack_file(dcem_spool *s) {
+        uint8_t b[24];
+        memcpy(b, ACK_MAGIC, 8);
+        put64(b + 8, s->ack_next);
+        put32(b + 16, (uint32_t)crc32(crc32(0L, Z_NULL, 0), b, 16));
+        put32(b + 20, 0);
+        int fd = openat(s->dirfd, ACK_TMP, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        if (fd < 0)
+                return -errno;
+        int r = 0;
+        if (write(fd, b, sizeof b) != (ssize_t)sizeof b)
+                r = errno ? -errno : -EIO;
+        if (r == 0 && fsync(fd) < 0)
+                r = -errno;
+        close(fd);
+        if (r == 0 && renameat(s->dirfd, ACK_TMP, s->dirfd, ACK_FILE) < 0)
+                r = -errno;
+        if (r == 0 && fsync(s->dirfd) < 0)
+                r = -errno;
+        if (r == 0) {
+                s->ack_persisted = s->ack_next;
+                s->last_ack_persist = dcem_clock_mono(s->clock);
+        }
+        return r;
+}
+
+static uint64_t read_ack_file(int dirfd) {
+        uint8_t b[24];
+        int fd = openat(dirfd, ACK_FILE, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return 0;
+        ssize_t n = read(fd, b, sizeof b);
+        close(fd);
+        if (n != (ssize_t)sizeof b || memcmp(b, ACK_MAGIC, 8) != 0 ||
+            get32(b + 16) != (uint32_t)crc32(crc32(0L, Z_NULL, 0), b, 16))
+                return 0; /* no or bad cursor: replay everything (duplicates, no loss) */
+        return get64(b + 8);
+}
+
+static void seg_name(char buf[64], uint64_t first_id) {
+        snprintf(buf, 64, "seg-%020" PRIu64 ".dsp", first_id);
+}
+
+/* Remove segment i from disk and from the array. */
+static void seg_remove(dcem_spool *s, size_t i) {
+        char name[64];
+        seg_name(name, s->segs[i].first_id);
+        if (s->segs[i].fd >= 0)
+                close(s->segs[i].fd);
+        (void)unlinkat(s->dirfd, name, 0);
+        s->total_bytes -= s->segs[i].size;
+        memmove(s->segs + i, s->segs + i + 1, (s->nseg - i - 1) * sizeof(seg));
+        s->nseg--;
+        s->dir_dirty = true;
+}
+
+/* Move ack_next past acknowledged ids and gaps between segments. */
+static void ack_advance(dcem_spool *s) {
+        for (;;) {
+                if (s->ack_next >= s->next_id)
+                        break;
+                if (seg_of(s, s->ack_next) < 0) {
+                        uint64_t to = s->next_id;
+                        for (size_t i = 0; i < s->nseg; i++)
+                                if (s->segs[i].first_id > s->ack_next) {
+                                        to = s->segs[i].first_id;
+                                        break;
+                                }
+                        for (uint64_t k = s->ack_next; k < to && k < s->ack_next + DCEM_SPOOL_ACK_WINDOW; k++)
+                                bit_set(s, k, false);
+                        s->ack_next = to;
+                        continue;
+                }
+                if (!bit_get(s, s->ack_next))
+                        break;
+                bit_set(s, s->ack_next, false);
+                s->ack_next++;
+        }
+}
+
+/* Delete segments fully below the ack cursor, except the last (appendable)
+ * one unless it is full. The cursor is persisted first, so after a crash the
+ * ids go on from it. */
+static int drop_acked_segments(dcem_spool *s) {
+        bool persisted = false;
+        while (s->nseg > 0 && s->segs[0].next_id <= s->ack_next &&
+               (s->nseg > 1 || s->segs[0].sealed || s->segs[0].size >= s->segment_bytes / 2)) {
+                if (!persisted) {
+                        int r = write_ack_file(s);
+                        if (r < 0)
+                                return r;
+                        persisted = true;
+                }
+                seg_remove(s, 0);
+        }
+        return 0;
+}
+
+static void fix_read_cursor(dcem_spool *s) {
+        if (s->read_id < s->ack_next)
+                s->read_id = s->ack_next;
+}
+
+int dcem_spool_ack(dcem_spool *s, uint64_t id) {
+        if (id >= s->next_id)
+                return -EINVAL;
+        if (id < s->ack_next)
+                return 0;
+        if (id - s->ack_next >= DCEM_SPOOL_ACK_WINDOW)
+                return -ERANGE;
+        if (seg_of(s, id) < 0 || bit_get(s, id))
+                return 0; /* dropped or acked already */
+        bit_set(s, id, true);
+        s->st.acked++;
+        s->held--;
+        ack_advance(s);
+        return drop_acked_segments(s);
+}
+
+/* Drop the oldest segment to make room: its unacknowledged records are lost
+ * and counted, records and payload bytes. */
+static int drop_oldest(dcem_spool *s) {
+        seg *g = &s->segs[0];
+        uint64_t off = DCEM_SPOOL_SEG_HDR;
+        for (uint64_t id = g->first_id; id < g->next_id; id++) {
+                uint32_t len;
+                if (rec_check(s, g, off, NULL, &len) < 0)
+                        break;
+                if (id >= s->ack_next && !bit_get(s, id)) {
+                        s->st.dropped_records++;
+                        s->st.dropped_bytes += len;
+                        s->held--;
+                }
+                off += DCEM_SPOOL_REC_HDR + len;
+        }
+        uint64_t end = g->next_id;
+        seg_remove(s, 0);
+        if (s->ack_next < end) {
+                for (uint64_t k = s->ack_next; k < end && k < s->ack_next + DCEM_SPOOL_ACK_WINDOW; k++)
+                        bit_set(s, k, false);
+                s->ack_next = end;
+        }
+        ack_advance(s);
+        fix_read_cursor(s);
+        return 0;
+}
+
+static int seg_create(dcem_spool *s) {
+        char name[64];
+        uint8_t h[DCEM_SPOOL_SEG_HDR];
+        if (s->nseg == s->segcap) {
+                size_t nc = s->segcap ? s->segcap * 2 : 8;
+                seg *n = realloc(s->segs, nc * sizeof(seg));
+                if (!n)
+                        return -ENOMEM;
+                s->segs = n;
+                s->segcap = nc;
+        }
+        seg_name(name, s->next_id);
+        int fd = openat(s->dirfd, name, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        if (fd < 0)
+                return -errno;
+        memcpy(h, SEG_MAGIC, 8);
+        put64(h + 8, s->next_id);
+        if (pwrite(fd, h, sizeof h, 0) != (ssize_t)sizeof h) {
+                int r = errno ? -errno : -EIO;
+                close(fd);
+                (void)unlinkat(s->dirfd, name, 0);
+                return r;
+        }
+        s->segs[s->nseg++] = (seg){ .first_id = s->next_id, .next_id = s->next_id, .size = sizeof h, .fd = fd, .dirty = true };
+        s->total_bytes += sizeof h;
+        s->dir_dirty = true;
+        return 0;
+}
+
+static int do_sync(dcem_spool *s) {
+        int r = 0;
+        for (size_t i = 0; i < s->nseg; i++)
+                if (s->segs[i].dirty) {
+                        if (fdatasync(s->segs[i].fd) < 0 && r == 0)
+                                r = -errno;
+                        else
+                                s->segs[i].dirty = false;
+                }
+        if (s->dir_dirty) {
+                if (fsync(s->dirfd) < 0 && r == 0)
+                        r = -errno;
+                else
+                        s->dir_dirty = false;
+        }
+        if (r == 0) {
+                s->dirty = false;
+                s->st.fsyncs++;
+        }
+        return r;
+}
+
+int dcem_spool_append(dcem_spool *s, const void *data, size_t len, uint64_t *ret_id) {
+        if (len > s->max_record)
+                return -E2BIG;
+        uint64_t rec = DCEM_SPOOL_REC_HDR + len;
+        int r;
+        if (s->nseg == 0 || s->segs[s->nseg - 1].sealed || s->segs[s->nseg - 1].size + rec > s->segment_bytes) {
+                r = seg_create(s);
+                if (r < 0)
+                        return r;
+        }
+        while (s->total_bytes + rec > s->max_bytes && s->nseg > 1) {
+                r = drop_oldest(s);
+                if (r < 0)
+                        return r;
+        }
+        seg *g = &s->segs[s->nseg - 1];
+        uint8_t h[DCEM_SPOOL_REC_HDR];
+        put32(h, (uint32_t)len);
+        put32(h + 4, rec_crc(h, data, len));
+        struct iovec iov[2] = { { h, sizeof h }, { (void *)data, len } };
+        uint64_t off = g->size;
+        size_t done = 0;
+        while (done < rec) {
+                /* Skip what was written already across both iovecs. */
+                struct iovec v[2];
+                int nv = 0;
+                size_t skip = done;
+                for (int i = 0; i < 2; i++) {
+                        if (skip >= iov[i].iov_len) {
+                                skip -= iov[i].iov_len;
+                                continue;
+                        }
+                        v[nv].iov_base = (uint8_t *)iov[i].iov_base + skip;
+                        v[nv].iov_len = iov[i].iov_len - skip;
+                        skip = 0;
+                        nv++;
+                }
+                ssize_t n = pwritev(g->fd, v, nv, (off_t)(off + done));
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n <= 0) {
+                        r = n < 0 ? -errno : -EIO;
+                        (void)ftruncate(g->fd, (off_t)off); /* no torn record behind us */
+                        return r;
+                }
+                done += (size_t)n;
+        }
+        g->size += rec;
+        g->next_id++;
+        g->dirty = true;
+        s->total_bytes += rec;
+        uint64_t id = s->next_id++;
+        s->held++;
+        s->st.appended++;
+        int64_t now = dcem_clock_mono(s->clock);
+        if (!s->dirty) {
+                s->dirty = true;
+                s->dirty_since = now;
+        }
+        if (s->fsync_ns == 0 || now - s->dirty_since >= s->fsync_ns) {
+                /* The record is appended either way; a failed fsync leaves the
+                 * spool dirty and dcem_spool_tick retries and reports it. */
+                if (do_sync(s) < 0)
+                        s->st.sync_errors++;
+        }
+        if (ret_id)
+                *ret_id = id;
+        return 0;
+}
+
+int dcem_spool_read(dcem_spool *s, void *buf, size_t cap, uint64_t *ret_id, size_t *ret_len) {
+        for (;;) {
+                fix_read_cursor(s);
+                if (s->read_id >= s->next_id)
+                        return -ENOENT;
+                ssize_t i = seg_of(s, s->read_id);
+                if (i < 0) { /* in a gap: to the next segment */
+                        uint64_t to = s->next_id;
+                        for (size_t k = 0; k < s->nseg; k++)
+                                if (s->segs[k].first_id > s->read_id) {
+                                        to = s->segs[k].first_id;
+                                        break;
+                                }
+                        s->read_id = to;
+                        continue;
+                }
+                seg *g = &s->segs[i];
+                if (s->read_seg_first != g->first_id || s->read_off == 0) {
+                        uint64_t off;
+                        int r = seek_in(s, g, s->read_id, &off);
+                        if (r < 0)
+                                return r;
+                        s->read_seg_first = g->first_id;
+                        s->read_off = off;
+                }
+                uint8_t h[DCEM_SPOOL_REC_HDR];
+                int r = pread_full(g->fd, h, sizeof h, s->read_off);
+                if (r < 0 && r != -EIO)
+                        return r;
+                uint32_t len = r == 0 ? get32(h) : UINT32_MAX;
+                if (r == 0 && len <= s->max_record && len > cap)
+                        return -ENOBUFS;
+                r = r == 0 ? rec_check(s, g, s->read_off, buf, &len) : -EBADMSG;
+                if (r == -EBADMSG) {
+                        /* Corrupted after it was written: the rest of this
+                         * segment is unreadable. Count it dropped, seal the
+                         * segment there, move on. */
+                        for (uint64_t k = s->read_id; k < g->next_id; k++)
+                                if (k >= s->ack_next && !bit_get(s, k)) {
+                                        s->st.dropped_records++;
+                                        s->held--;
+                                }
+                        g->next_id = s->read_id;
+                        g->sealed = true;
+                        ack_advance(s);
+                        (void)drop_acked_segments(s);
+                        continue;
+                }
+                if (r < 0)
+                        return r;
+                *ret_id = s->read_id;
+                *ret_len = len;
+                s->read_id++;
+                s->read_off += DCEM_SPOOL_REC_HDR + len;
+                return 0;
+        }
+}
+
+void dcem_spool_rewind(dcem_spool *s) {
+        s->read_id = s->ack_next;
+        s->read_off = 0; /* re-seek */
+}
+
+int dcem_spool_sync(dcem_spool *s) {
+        int r = do_sync(s);
+        if (s->ack_persisted != s->ack_next) {
+                int q = write_ack_file(s);
+                if (r == 0)
+                        r = q;
+        }
+        return r;
+}
+
+int dcem_spool_tick(dcem_spool *s) {
+        int64_t now = dcem_clock_mono(s->clock);
+        int r = 0;
+        if (s->dirty && now - s->dirty_since >= s->fsync_ns)
+                r = do_sync(s);
+        if (s->ack_persisted != s->ack_next && now - s->last_ack_persist >= s->fsync_ns) {
+                int q = write_ack_file(s);
+                if (r == 0)
+                        r = q;
+        }
+        return r;
+}
+
+void dcem_spool_get_stats(const dcem_spool *s, dcem_spool_stats *ret) {
+        *ret = s->st;
+        ret->records = s->held;
+        ret->bytes = s->total_bytes;
+        ret->segments = s->nseg;
+        ret->next_id = s->next_id;
+        ret->ack_next = s->ack_next;
+        ret->read_next = s->read_id < s->ack_next ? s->ack_next : s->read_id;
+}
+
+uint64_t dcem_spool_backlog(const dcem_spool *s) {
+        uint64_t r = s->read_id < s->ack_next ? s->ack_next : s->read_id;
+        return s->next_id > r ? s->next_id - r : 0;
+}
+
+uint32_t dcem_spool_max_record(const dcem_spool *s) { return s->max_record; }
+
+/* --- open and recovery --- */
+
+static int cmp_u64(const void *a, const void *b) {
+        uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+        return x < y ? -1 : x > y;
+}
+
+static bool parse_seg_name(const char *n, uint64_t *ret) {
+        /* seg-%020llu.dsp */
+        if (strlen(n) != 4 + 20 + 4 || strncmp(n, "seg-", 4) != 0 || strcmp(n + 24, ".dsp") != 0)
+                return false;
+        uint64_t v = 0;
+        for (int i = 4; i < 24; i++) {
+                if (n[i] < '0' || n[i] > '9')
+                        return false;
+                uint64_t d = (uint64_t)(n[i] - '0');
+                if (v > (UINT64_MAX - d) / 10)
+                        return false;
+                v = v * 10 + d;
+        }
+        *ret = v;
+        return true;
+}
+
+/* Scan one segment file; keep it (appended to s->segs) or delete it. */
+static int recover_one(dcem_spool *s, uint64_t first, bool last, uint8_t *buf) {
+        char name[64];
+        seg_name(name, first);
+        int fd = openat(s->dirfd, name, O_RDWR | O_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        struct stat stt;
+        if (fstat(fd, &stt) < 0) {
+                int r = -errno;
+                close(fd);
+                return r;
+        }
+        seg g = { .first_id = first, .next_id = first, .size = (uint64_t)stt.st_size, .fd = fd };
+        uint8_t h[DCEM_SPOOL_SEG_HDR];
+        bool bad_hdr = g.size < sizeof h || pread_full(fd, h, sizeof h, 0) < 0 ||
+                       memcmp(h, SEG_MAGIC, 8) != 0 || get64(h + 8) != first ||
+                       (s->nseg > 0 && first < s->segs[s->nseg - 1].next_id);
+        if (bad_hdr) {
+                s->st.truncated_bytes += g.size;
+                close(fd);
+                (void)unlinkat(s->dirfd, name, 0);
+                s->dir_dirty = true;
+                return 0;
+        }
+        uint64_t off = sizeof h;
+        for (;;) {
+                uint32_t len;
+                int r = rec_check(s, &g, off, buf, &len);
+                if (r == -EBADMSG)
+                        break;
+                if (r < 0) {
+                        close(fd);
+                        return r;
+                }
+                off += DCEM_SPOOL_REC_HDR + len;
+                g.next_id++;
+        }
+        if (off < g.size) { /* torn tail or corruption: cut */
+                if (ftruncate(fd, (off_t)off) < 0) {
+                        int r = -errno;
+                        close(fd);
+                        return r;
+                }
+                s->st.truncated_bytes += g.size - off;
+                g.size = off;
+                g.dirty = true;
+                s->dirty = true;
+                s->dirty_since = dcem_clock_mono(s->clock);
+        }
+        if (g.next_id <= s->ack_next || (g.next_id == g.first_id && !last)) {
+                /* Fully acknowledged (the process died before deleting
+                 * it), or an empty middle segment. */
+                close(fd);
+                (void)unlinkat(s->dirfd, name, 0);
+                s->dir_dirty = true;
+                return 0;
+        }
+        if (s->nseg == s->segcap) {
+                size_t nc = s->segcap ? s->segcap * 2 : 8;
+                seg *n = realloc(s->segs, nc * sizeof(seg));
+                if (!n) {
+                        close(fd);
+                        return -ENOMEM;
+                }
+                s->segs = n;
+                s->segcap = nc;
+        }
+        s->segs[s->nseg++] = g;
+        s->total_bytes += g.size;
+        return 0;
+}
+
+static int recover(dcem_spool *s, char *errbuf, size_t errlen) {
+        int dfd = dup(s->dirfd);
+        if (dfd < 0)
+                return -errno;
+        DIR *d = fdopendir(dfd);
+        if (!d) {
+                int r = -errno;
+                close(dfd);
+                return r;
+        }
+        uint64_t *ids = NULL;
+        size_t n = 0, cap = 0;
+        int r = 0;
+        struct dirent *e;
+        while ((e = readdir(d))) {
+                uint64_t id;
+                if (!parse_seg_name(e->d_name, &id))
+                        continue;
+                if (n == cap) {
+                        size_t nc = cap ? cap * 2 : 16;
+                        uint64_t *m = realloc(ids, nc * sizeof *m);
+                        if (!m) {
+                                r = -ENOMEM;
+                                break;
+                        }
+                        ids = m;
+                        cap = nc;
+                }
+                ids[n++] = id;
+        }
+        closedir(d);
+        if (r == 0 && n > 0) {
+                qsort(ids, n, sizeof *ids, cmp_u64);
+                uint8_t *buf = malloc(s->max_record ? s->max_record : 1);
+                if (!buf)
+                        r = -ENOMEM;
+                for (size_t i = 0; r == 0 && i < n; i++) {
+                        r = recover_one(s, ids[i], i + 1 == n, buf);
+                        if (r < 0)
+                                snprintf(errbuf, errlen, "spool %s: recovering segment %" PRIu64 ": %s",
+                                         s->dir, ids[i], strerror(-r));
+                }
+                free(buf);
+        }
+        free(ids);
+        if (r < 0)
+                return r;
+        uint64_t end = s->ack_next;
+        if (s->nseg > 0 && s->segs[s->nseg - 1].next_id > end)
+                end = s->segs[s->nseg - 1].next_id;
+        s->next_id = end;
+        if (s->nseg > 0 && s->ack_next < s->segs[0].first_id)
+                s->ack_next = s->segs[0].first_id;
+        for (size_t i = 0; i < s->nseg; i++) {
+                uint64_t from = s->segs[i].first_id > s->ack_next ? s->segs[i].first_id : s->ack_next;
+                if (s->segs[i].next_id > from)
+                        s->held += s->segs[i].next_id - from;
+                s->st.recovered_records += s->segs[i].next_id - s->segs[i].first_id;
+        }
+        ack_advance(s);
+        return 0;
+}
+
+int dcem_spool_open(const char *dir, const dcem_spool_opts *opts, const dcem_clock *clock,
+                    dcem_spool **ret, char *errbuf, size_t errlen) {
+        dcem_spool_opts o = opts ? *opts : (dcem_spool_opts){ 0 };
+        if (errlen)
+                errbuf[0] = '\0';
+        if (o.max_bytes == 0)
+                o.max_bytes = DCEM_SPOOL_DEFAULT_BYTES;
+        if (o.max_bytes < DCEM_SPOOL_MIN_BYTES || o.fsync_interval_ns < 0) {
+                snprintf(errbuf, errlen, "spool: max_bytes must be at least %u bytes and fsync >= 0", DCEM_SPOOL_MIN_BYTES);
+                return -EINVAL;
+        }
+        if (o.segment_bytes == 0) {
+                o.segment_bytes = o.max_bytes / 8;
+                if (o.segment_bytes < SEG_MIN)
+                        o.segment_bytes = SEG_MIN;
+                if (o.segment_bytes > SEG_MAX)
+                        o.segment_bytes = SEG_MAX;
+        }
+        if (o.segment_bytes < SEG_MIN || o.segment_bytes > o.max_bytes / 2) {
+                snprintf(errbuf, errlen, "spool: segment size %" PRIu64 " must be in [%u, max_bytes/2]",
+                         o.segment_bytes, SEG_MIN);
+                return -EINVAL;
+        }
+        uint64_t room = o.segment_bytes - DCEM_SPOOL_SEG_HDR - DCEM_SPOOL_REC_HDR;
+        if (o.max_record == 0)
+                o.max_record = (uint32_t)(room < DCEM_SPOOL_DEFAULT_RECORD ? room : DCEM_SPOOL_DEFAULT_RECORD);
+        if (o.max_record > room) {
+                snprintf(errbuf, errlen, "spool: max_record %" PRIu32 " does not fit a segment of %" PRIu64 " bytes",
+                         o.max_record, o.segment_bytes);
+                return -EINVAL;
+        }
+        if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
+                int r = -errno;
+                snprintf(errbuf, errlen, "spool %s: cannot create the directory: %s", dir, strerror(errno));
+                return r;
+        }
+        dcem_spool *s = calloc(1, sizeof *s);
+        if (!s)
+                return -ENOMEM;
+        s->dir = strdup(dir);
+        s->ackbits = calloc(DCEM_SPOOL_ACK_WINDOW / 8, 1);
+        s->clock = clock;
+        s->max_bytes = o.max_bytes;
+        s->segment_bytes = o.segment_bytes;
+        s->max_record = o.max_record;
+        s->fsync_ns = o.fsync_interval_ns;
+        s->dirfd = -1;
+        if (!s->dir || !s->ackbits) {
+                dcem_spool_close(s);
+                return -ENOMEM;
+        }
+        s->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (s->dirfd < 0) {
+                int r = -errno;
+                snprintf(errbuf, errlen, "spool %s: %s", dir, strerror(errno));
+                dcem_spool_close(s);
+                return r;
+        }
+        s->ack_next = read_ack_file(s->dirfd);
+        s->ack_persisted = s->ack_next;
+        s->last_ack_persist = dcem_clock_mono(clock);
+        int r = recover(s, errbuf, errlen);
+        if (r < 0) {
+                if (errlen && !errbuf[0])
+                        snprintf(errbuf, errlen, "spool %s: %s", dir, strerror(-r));
+                dcem_spool_close(s);
+                return r;
+        }
+        s->read_id = s->ack_next;
+        *ret = s;
+        return 0;
+}
+
+void dcem_spool_close(dcem_spool *s) {
+        if (!s)
+                return;
+        if (s->dirfd >= 0) {
+                (void)dcem_spool_sync(s);
+                close(s->dirfd);
+        }
+        for (size_t i = 0; i < s->nseg; i++)
+                if (s->segs[i].fd >= 0)
+                        close(s->segs[i].fd);
+        free(s->segs);
+        free(s->ackbits);
+        free(s->dir);
+        free(s);
+}
