@@ -13,10 +13,14 @@ import simtest
 V3 = {"user": "dcemsim", "auth": "dcem-sim-auth", "priv": "dcem-sim-priv"}
 APC_DEV = "1.3.6.1.4.1.318.1.1.26.4.3.1"
 APC_OUT = "1.3.6.1.4.1.318.1.1.26.9.4.3.1"
+APC_PHASE = "1.3.6.1.4.1.318.1.1.26.6.3.1"
 RAR_DD = "1.3.6.1.4.1.13742.6.3.3.4.1.7.1.1"
 RAR_VAL = "1.3.6.1.4.1.13742.6.5.2.3.1.4.1.1"
 ST4 = "1.3.6.1.4.1.1718.4.1.3.3.1"
 EATON_IN = "1.3.6.1.4.1.534.6.6.7.3.5.1"
+EATON_PHASE = "1.3.6.1.4.1.534.6.6.7.3.4.1"
+EATON_VOLT = "1.3.6.1.4.1.534.6.6.7.3.2.1"
+EATON_AMP = "1.3.6.1.4.1.534.6.6.7.3.3.1"
 UPS_OUT = "1.3.6.1.2.1.33.1.4.4.1"
 UPS_IN = "1.3.6.1.2.1.33.1.3.3.1"
 
@@ -91,6 +95,96 @@ class SimSnmp(dcemtest.TempDirTestCase):
         # sysObjectID says the vendor (what profile: auto reads).
         out = self.get("pdu-a2", "1.3.6.1.2.1.1.2.0")
         self.assertEqual(out["1.3.6.1.2.1.1.2.0"][1].lstrip("."), "1.3.6.1.4.1.13742.6")
+
+    def walk(self, name, oid):
+        rc, out, err = simtest.snmp("snmpbulkwalk", self.port(name), [oid])
+        self.assertEqual(rc, 0, err)
+        return out
+
+    def test_phase_tables_add_up_to_the_device(self):
+        """APC rPDU2PhaseStatusTable and Eaton inputPowerTable: three rows whose
+        powers (and Eaton's Wh counters) add up to the device's own total and
+        truth; current x voltage x power factor gives each phase's power."""
+        for name in ("pdu-a1", "pdu-b1"):
+            out = self.walk(name, APC_PHASE)
+            rows = sorted({int(o.rsplit(".", 1)[1]) for o in out})
+            self.assertEqual(rows, [1, 2, 3], name)
+            col = {c: [self.ival(out, "%s.%d.%d" % (APC_PHASE, c, r)) for r in rows] for c in (3, 5, 6, 7, 8, 9)}
+            self.assertEqual(col[3], rows)  # rPDU2PhaseStatusNumber
+            dev = self.ival(self.get(name, APC_DEV + ".5.1"), APC_DEV + ".5.1")
+            p_kw = self.truth[name]["power_kw"]
+            # hundredths of kW, each rounded: the sum is within 3 x 0.005 kW of the truth.
+            self.assertAlmostEqual(sum(col[7]) / 100.0, p_kw, delta=0.015 + 1e-9)
+            self.assertLessEqual(abs(sum(col[7]) - dev), 2, name)
+            for amps10, volts, kw100, kva100, pf100 in zip(col[5], col[6], col[7], col[8], col[9]):
+                self.assertTrue(0.30 < kw100 / 100.0 / p_kw < 0.36, (name, kw100, p_kw))  # a third, +- imbalance
+                # P = V I PF within the registers' rounding (0.1 A, 1 V, 0.01 kW, 0.01 PF).
+                p_calc = volts * amps10 / 10.0 * pf100 / 100.0 / 1000.0
+                self.assertAlmostEqual(p_calc, kw100 / 100.0, delta=0.02 * kw100 / 100.0)
+                self.assertAlmostEqual(kva100 * pf100 / 100.0, kw100, delta=1.5)
+        for name in ("pdu-a4", "pdu-b4"):
+            out = self.walk(name, EATON_PHASE)
+            idx = sorted({tuple(int(x) for x in o[len(EATON_PHASE) + 1:].split(".")[1:]) for o in out})
+            self.assertEqual(idx, [(0, 1, 1), (0, 1, 2), (0, 1, 3)], name)
+            rows = ["0.1.%d" % l for l in (1, 2, 3)]
+            meas = [self.ival(out, "%s.2.%s" % (EATON_PHASE, r)) for r in rows]
+            self.assertEqual(meas, [1, 2, 3])  # inputPowerMeasType phase1..phase3
+            watts = [self.ival(out, "%s.4.%s" % (EATON_PHASE, r)) for r in rows]
+            wh = [self.ival(out, "%s.5.%s" % (EATON_PHASE, r)) for r in rows]
+            self.assertTrue(all(out["%s.5.%s" % (EATON_PHASE, r)][0] == "Gauge32" for r in rows))
+            self.assertAlmostEqual(sum(watts), self.truth[name]["power_kw"] * 1000.0, delta=1.5)
+            tot = self.get(name, EATON_IN + ".4.0.1", EATON_IN + ".5.0.1")
+            self.assertLessEqual(abs(sum(watts) - self.ival(tot, EATON_IN + ".4.0.1")), 2)
+            # Each phase counter is floored to a Wh: the three sum to the device counter within 3 Wh.
+            true_wh = self.truth[name]["reported_kwh"] * 1000.0
+            self.assertGreater(true_wh, 1000)
+            self.assertLessEqual(true_wh - 3 - 1e-6, sum(wh))
+            self.assertLessEqual(sum(wh), true_wh + 1e-6)
+            self.assertLessEqual(abs(sum(wh) - self.ival(tot, EATON_IN + ".5.0.1")), 3)
+            # Voltage in mV, current in mA, phases in the same order.
+            v = self.walk(name, EATON_VOLT)
+            a = self.walk(name, EATON_AMP)
+            for l, w in zip((1, 2, 3), watts):
+                mv = self.ival(v, "%s.3.0.1.%d" % (EATON_VOLT, l))
+                ma = self.ival(a, "%s.4.0.1.%d" % (EATON_AMP, l))
+                self.assertTrue(220000 < mv < 240000, mv)
+                self.assertAlmostEqual(mv / 1000.0 * ma / 1000.0 * 0.98, w, delta=0.002 * w + 1)
+                self.assertEqual(a["%s.12.0.1.%d" % (EATON_AMP, l)][1], "L%d" % l)
+
+    def test_every_point_of_the_shipped_profiles_is_served(self):
+        """Each OID, column and digits column that conf/profiles/snmp/PROFILE.yaml
+        reads, for every SNMP device of the demo site, answers (a scalar with a
+        value, a column with at least one row, and rows that pass the point's
+        select)."""
+        import yaml
+        seen = set()
+        for dev in self.ready["devices"]:
+            if dev["protocol"] != "snmp" or dev["profile"] in seen:
+                continue
+            seen.add(dev["profile"])
+            path = os.path.join(dcemtest.SOURCE_DIR, "conf", "profiles", "snmp", dev["profile"] + ".yaml")
+            with open(path) as f:
+                prof = yaml.safe_load(f)
+            port = dev["port"]
+            for pt in prof["points"]:
+                where = "%s %s" % (dev["profile"], pt["name"])
+                if "oid" in pt:
+                    rc, out, err = simtest.snmp("snmpget", port, [pt["oid"]])
+                    self.assertEqual(rc, 0, (where, err))
+                    typ, _ = out[pt["oid"]]
+                    self.assertIn(typ, ("INTEGER", "Gauge32", "Counter32", "Counter64"), (where, out))
+                for key in ("column", "digits_column"):
+                    if key not in pt:
+                        continue
+                    rc, out, err = simtest.snmp("snmpbulkwalk", port, [pt[key]])
+                    self.assertEqual(rc, 0, (where, err))
+                    idx = [o[len(pt[key]) + 1:].split(".") for o in out]
+                    self.assertTrue(idx, "%s: %s %s has no rows" % (where, key, pt[key]))
+                    for sel in pt.get("select", []):
+                        i = sel["index"]
+                        idx = [x for x in idx if len(x) >= i and x[i - 1] == str(sel["equals"])]
+                    self.assertTrue(idx, "%s: no row of %s passes %s" % (where, pt[key], pt.get("select")))
+        self.assertEqual(seen, {"apc-rpdu2", "raritan-pdu2", "sentry4", "eaton-epdu", "ups-mib"})
 
     def test_conservation_through_both_protocols(self):
         """At a frozen instant: grid + PV + green - export (Modbus) = UPS input

@@ -33,6 +33,7 @@ static int setup(void **state)
         sim_site_add(&site, "apc", SIM_K_IT, SIM_P_APC, 30, 0, 2, 8, NULL);
         sim_site_add(&site, "rar", SIM_K_IT, SIM_P_RARITAN, 30, 0, 2, 4, NULL);
         sim_site_add(&site, "exp", SIM_K_EXPORT, SIM_P_SDM630, 0, 0, -1, 0, NULL);
+        sim_site_add(&site, "eaton", SIM_K_IT, SIM_P_EATON, 30, 0, 2, 4, NULL);
         assert_int_equal(sim_site_place(&site), 0);
         assert_int_equal(sim_model_init(&model, &site, T0), 0);
         sim_regs_setup(&model);
@@ -268,6 +269,85 @@ static void test_oid_values_and_scalings(void **state)
         sim_oid_view_free(&v);
 }
 
+/* One integer value of the entry at oid (which must exist). */
+static long long oid_int(const sim_oid_view *v, const sim_dev *d, const uint32_t *o, size_t n)
+{
+        long long iv = 0;
+        char buf[64];
+        uint32_t ob[SIM_OID_MAX];
+        size_t on;
+        sim_oid_value(&model, d, find(v, o, n), model.tk_ms, 0, &iv, buf, sizeof(buf), ob, &on);
+        return iv;
+}
+
+static void test_phase_tables(void **state)
+{
+        (void)state;
+        sim_oid_view v;
+        sim_dev *apc = &site.devs[5], *eaton = &site.devs[8];
+        int64_t t = model.tk_ms;
+        double sum_share = 0;
+
+        for (int l = 1; l <= 3; l++) {
+                assert_true(sim_phase_share(l) > 0.30 && sim_phase_share(l) < 0.36);
+                sum_share += sim_phase_share(l);
+        }
+        assert_true(fabs(sum_share - 1.0) < 1e-12);
+        assert_true(sim_phase_share(0) == 0.0 && sim_phase_share(4) == 0.0);
+        assert_true(apc->p_w > 1000 && eaton->p_w > 1000);
+
+        /* APC rPDU2PhaseStatusTable: .7 hundredths of kW, three rows adding up to .5 of the device. */
+        assert_int_equal(sim_oid_view_build(SIM_P_APC, 8, &v), 0);
+        long long psum = 0;
+        for (uint32_t l = 1; l <= 3; l++) {
+                const uint32_t po[] = { 1, 3, 6, 1, 4, 1, 318, 1, 1, 26, 6, 3, 1, 7, l };
+                const uint32_t no[] = { 1, 3, 6, 1, 4, 1, 318, 1, 1, 26, 6, 3, 1, 3, l };
+                long long p = oid_int(&v, apc, po, 15);
+                assert_int_equal(p, llround(apc->p_w * sim_phase_share((int)l) / 10.0));
+                assert_int_equal(oid_int(&v, apc, no, 15), l);
+                psum += p;
+        }
+        const uint32_t dp[] = { 1, 3, 6, 1, 4, 1, 318, 1, 1, 26, 4, 3, 1, 5, 1 };
+        assert_true(llabs(psum - oid_int(&v, apc, dp, 15)) <= 2);
+        sim_oid_view_free(&v);
+
+        /* Eaton inputPowerTable: W and Wh per phase, adding up to inputTotal. */
+        assert_int_equal(sim_oid_view_build(SIM_P_EATON, 4, &v), 0);
+        double e_wh = sim_dev_reported_wh(&model, eaton, t);
+        long long wsum = 0, whsum = 0;
+        for (uint32_t l = 1; l <= 3; l++) {
+                const uint32_t wo[] = { 1, 3, 6, 1, 4, 1, 534, 6, 6, 7, 3, 4, 1, 4, 0, 1, l };
+                const uint32_t eo[] = { 1, 3, 6, 1, 4, 1, 534, 6, 6, 7, 3, 4, 1, 5, 0, 1, l };
+                const uint32_t mo[] = { 1, 3, 6, 1, 4, 1, 534, 6, 6, 7, 3, 4, 1, 2, 0, 1, l };
+                wsum += oid_int(&v, eaton, wo, 17);
+                long long wh = oid_int(&v, eaton, eo, 17);
+                assert_int_equal(wh, (long long)floor(e_wh * sim_phase_share((int)l)));
+                whsum += wh;
+                assert_int_equal(oid_int(&v, eaton, mo, 17), l); /* phase1..phase3 */
+        }
+        const uint32_t tw[] = { 1, 3, 6, 1, 4, 1, 534, 6, 6, 7, 3, 5, 1, 4, 0, 1 };
+        const uint32_t te[] = { 1, 3, 6, 1, 4, 1, 534, 6, 6, 7, 3, 5, 1, 5, 0, 1 };
+        assert_true(llabs(wsum - oid_int(&v, eaton, tw, 16)) <= 2);
+        long long tot = oid_int(&v, eaton, te, 16);
+        assert_true(tot - whsum >= 0 && tot - whsum <= 3);
+        assert_true(whsum > 1000); /* 5 h of load */
+
+        /* A 32-bit Wh register wraps: with 13 GWh behind it, it shows the rest mod 2^32. */
+        const uint32_t e1[] = { 1, 3, 6, 1, 4, 1, 534, 6, 6, 7, 3, 4, 1, 5, 0, 1, 1 };
+        double saved = eaton->e_wh;
+        eaton->e_wh = 1.3e10;
+        double big = floor(sim_dev_reported_wh(&model, eaton, t) * sim_phase_share(1));
+        assert_int_equal(oid_int(&v, eaton, e1, 17), (long long)fmod(big, 4294967296.0));
+        eaton->e_wh = saved;
+        /* Garbage: power -1, counters 0 (the Unsigned32 sentinel). */
+        const uint32_t w1[] = { 1, 3, 6, 1, 4, 1, 534, 6, 6, 7, 3, 4, 1, 4, 0, 1, 1 };
+        eaton->fault.nan = true;
+        assert_int_equal(oid_int(&v, eaton, w1, 17), -1);
+        assert_int_equal(oid_int(&v, eaton, e1, 17), 0);
+        eaton->fault.nan = false;
+        sim_oid_view_free(&v);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -277,6 +357,7 @@ int main(void)
                 cmocka_unit_test(test_sunspec),
                 cmocka_unit_test(test_oid_views_sorted_and_searchable),
                 cmocka_unit_test(test_oid_values_and_scalings),
+                cmocka_unit_test(test_phase_tables),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
 }

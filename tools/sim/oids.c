@@ -7,6 +7,9 @@
  * - APC rPDU2 (PowerNet-MIB): rPDU2DeviceStatusTable .318.1.1.26.4.3.1:
  *   .5 power (hundredths of kW), .9 energy (tenths of kWh), .16 apparent
  *   power (hundredths of kVA), .17 power factor (hundredths);
+ *   rPDU2PhaseStatusTable .318.1.1.26.6.3.1, index phase: .5 current
+ *   (tenths of A), .6 voltage (V), .7 power (hundredths of kW), .8 apparent
+ *   power (hundredths of kVA), .9 power factor (hundredths);
  *   rPDU2OutletMeteredStatusTable .318.1.1.26.9.4.3.1: .7 power (W),
  *   .11 energy (tenths of kWh). (apc_ap8853, apc-ap8641)
  * - Raritan PDU2-MIB: measurementsInletSensorValue .13742.6.5.2.3.1.4.
@@ -22,8 +25,20 @@
  *   of Hz). (sentry4)
  * - Eaton EATON-EPDU-MIB: inputTotal .534.6.6.7.3.5.1, index strap.input:
  *   .3 VA, .4 watts, .5 Wh (Unsigned32), .6 Wh timer, .7 power factor
- *   (thousandths); outletPower .534.6.6.7.6.5.1: .2 VA, .3 W, .4 Wh.
+ *   (thousandths); per phase, index strap.input.n: inputTable .3.1.1
+ *   (index strap.input: .2 type 4 = threePhaseWye, .3 frequency 0.1 Hz,
+ *   .5/.6/.7 voltage/current/power row counts), inputVoltageTable .3.2.1
+ *   (.2 type 2..4 = phaseNtoN, .3 mV), inputCurrentTable .3.3.1 (.2 type
+ *   3..5 = phase1..3, .4 mA, .12 "L1".."L3"), inputPowerTable .3.4.1 (.2 type
+ *   1..3 = phase1..3, .3 VA, .4 W, .5 Wh, .6 Wh timer, .7 power factor
+ *   thousandths); outletPower .534.6.6.7.6.5.1: .2 VA, .3 W, .4 Wh.
  *   (eatonpdu_2)
+ *
+ * Every simulated PDU and UPS is fed three-phase: phase n carries
+ * sim_phase_share(n) of the device's power (shares sum to 1), so the
+ * phase powers add up to the device total and each phase counter, that share
+ * of the device counter (after a reset; the wrap preset applies to the
+ * device counter only), is the exact integral of its phase power.
  * - UPS-MIB (RFC 1628) .1.3.6.1.2.1.33.1: upsInputTable .3.3.1 (.2 freq
  *   0.1 Hz, .3 volts, .4 current 0.1 A, .5 true power W), upsOutputTable
  *   .4.4.1 (.2 volts, .3 current 0.1 A, .4 power W, .5 percent load). No
@@ -113,6 +128,7 @@ static void add(builder *b, const uint32_t *base, size_t nbase, uint8_t type, si
 
 static const uint32_t o_system[] = { 1, 3, 6, 1, 2, 1, 1 };
 static const uint32_t o_apc_dev[] = { 1, 3, 6, 1, 4, 1, 318, 1, 1, 26, 4, 3, 1 };
+static const uint32_t o_apc_phase[] = { 1, 3, 6, 1, 4, 1, 318, 1, 1, 26, 6, 3, 1 };
 static const uint32_t o_apc_out[] = { 1, 3, 6, 1, 4, 1, 318, 1, 1, 26, 9, 4, 3, 1 };
 static const uint32_t o_rar_inlet_dd[] = { 1, 3, 6, 1, 4, 1, 13742, 6, 3, 3, 4, 1, 7 };
 static const uint32_t o_rar_outlet_dd[] = { 1, 3, 6, 1, 4, 1, 13742, 6, 3, 5, 4, 1, 7 };
@@ -120,6 +136,10 @@ static const uint32_t o_rar_inlet_m[] = { 1, 3, 6, 1, 4, 1, 13742, 6, 5, 2, 3, 1
 static const uint32_t o_rar_outlet_m[] = { 1, 3, 6, 1, 4, 1, 13742, 6, 5, 4, 3, 1 };
 static const uint32_t o_st4_cord[] = { 1, 3, 6, 1, 4, 1, 1718, 4, 1, 3, 3, 1 };
 static const uint32_t o_eaton_in[] = { 1, 3, 6, 1, 4, 1, 534, 6, 6, 7, 3, 5, 1 };
+static const uint32_t o_eaton_input[] = { 1, 3, 6, 1, 4, 1, 534, 6, 6, 7, 3, 1, 1 };
+static const uint32_t o_eaton_volt[] = { 1, 3, 6, 1, 4, 1, 534, 6, 6, 7, 3, 2, 1 };
+static const uint32_t o_eaton_amp[] = { 1, 3, 6, 1, 4, 1, 534, 6, 6, 7, 3, 3, 1 };
+static const uint32_t o_eaton_phase[] = { 1, 3, 6, 1, 4, 1, 534, 6, 6, 7, 3, 4, 1 };
 static const uint32_t o_eaton_out[] = { 1, 3, 6, 1, 4, 1, 534, 6, 6, 7, 6, 5, 1 };
 static const uint32_t o_ups[] = { 1, 3, 6, 1, 2, 1, 33, 1 };
 
@@ -144,6 +164,18 @@ static void build_apc(builder *b, int outlets)
         add(b, o_apc_dev, N(o_apc_dev), T_INTEGER, SV_ENERGY, 0, 100, 9, 1, END); /* 0.1 kWh */
         add(b, o_apc_dev, N(o_apc_dev), T_INTEGER, SV_VA, 0, 10, 16, 1, END);     /* 0.01 kVA */
         add(b, o_apc_dev, N(o_apc_dev), T_INTEGER, SV_PF, 0, 0.01, 17, 1, END);   /* hundredths */
+        /* rPDU2PhaseStatusTable, one row per phase (rPDU2PhaseStatusIndex). */
+        for (uint32_t l = 1; l <= 3; l++) {
+                add(b, o_apc_phase, N(o_apc_phase), T_INTEGER, SV_CONST, (int32_t)l, 1, 1, l, END); /* index */
+                add(b, o_apc_phase, N(o_apc_phase), T_INTEGER, SV_CONST, 1, 1, 2, l, END);          /* module */
+                add(b, o_apc_phase, N(o_apc_phase), T_INTEGER, SV_CONST, (int32_t)l, 1, 3, l, END); /* number */
+                add(b, o_apc_phase, N(o_apc_phase), T_INTEGER, SV_CONST, 2, 1, 4, l, END); /* loadState normal */
+                add(b, o_apc_phase, N(o_apc_phase), T_INTEGER, SV_AMP, (int32_t)l, 0.1, 5, l, END);  /* 0.1 A */
+                add(b, o_apc_phase, N(o_apc_phase), T_INTEGER, SV_VOLT, (int32_t)l, 1, 6, l, END);   /* V */
+                add(b, o_apc_phase, N(o_apc_phase), T_INTEGER, SV_LINE_POWER, (int32_t)l, 10, 7, l, END); /* 0.01 kW */
+                add(b, o_apc_phase, N(o_apc_phase), T_INTEGER, SV_LINE_VA, (int32_t)l, 10, 8, l, END); /* 0.01 kVA */
+                add(b, o_apc_phase, N(o_apc_phase), T_INTEGER, SV_PF, 0, 0.01, 9, l, END);           /* hundredths */
+        }
         for (int j = 1; j <= outlets; j++) {
                 add(b, o_apc_out, N(o_apc_out), T_INTEGER, SV_CONST, j, 1, 1, (uint32_t)j, END);
                 add(b, o_apc_out, N(o_apc_out), T_INTEGER, SV_CONST, 1, 1, 2, (uint32_t)j, END);
@@ -211,6 +243,30 @@ static void build_eaton(builder *b, int outlets)
         add(b, o_eaton_in, N(o_eaton_in), T_GAUGE, SV_ENERGY, 0, 1, 5, 0, 1, END);   /* Wh */
         add(b, o_eaton_in, N(o_eaton_in), T_GAUGE, SV_CONST, 1700000000, 1, 6, 0, 1, END);
         add(b, o_eaton_in, N(o_eaton_in), T_INTEGER, SV_PF, 0, 0.001, 7, 0, 1, END); /* thousandths */
+        /* inputTable (strap 0, input 1): a three-phase wye input with 3 rows per table. */
+        add(b, o_eaton_input, N(o_eaton_input), T_INTEGER, SV_CONST, 4, 1, 2, 0, 1, END); /* threePhaseWye */
+        add(b, o_eaton_input, N(o_eaton_input), T_INTEGER, SV_FREQ, 0, 0.1, 3, 0, 1, END); /* 0.1 Hz */
+        add(b, o_eaton_input, N(o_eaton_input), T_INTEGER, SV_CONST, 0, 1, 4, 0, 1, END);  /* frequency good */
+        for (uint32_t c = 5; c <= 7; c++)
+                add(b, o_eaton_input, N(o_eaton_input), T_INTEGER, SV_CONST, 3, 1, c, 0, 1, END); /* row counts */
+        for (uint32_t l = 1; l <= 3; l++) {
+                int32_t li = (int32_t)l;
+                /* inputVoltageTable: phase1toN(2) .. phase3toN(4), mV, status good. */
+                add(b, o_eaton_volt, N(o_eaton_volt), T_INTEGER, SV_CONST, li + 1, 1, 2, 0, 1, l, END);
+                add(b, o_eaton_volt, N(o_eaton_volt), T_INTEGER, SV_VOLT, li, 0.001, 3, 0, 1, l, END);
+                add(b, o_eaton_volt, N(o_eaton_volt), T_INTEGER, SV_CONST, 0, 1, 4, 0, 1, l, END);
+                /* inputCurrentTable: phase1(3) .. phase3(5), mA, designator. */
+                add(b, o_eaton_amp, N(o_eaton_amp), T_INTEGER, SV_CONST, li + 2, 1, 2, 0, 1, l, END);
+                add(b, o_eaton_amp, N(o_eaton_amp), T_INTEGER, SV_AMP, li, 0.001, 4, 0, 1, l, END);
+                add(b, o_eaton_amp, N(o_eaton_amp), T_OCTETS, SV_LINE_NAME, li, 1, 12, 0, 1, l, END);
+                /* inputPowerTable: phase1(1) .. phase3(3): VA, W, Wh (Unsigned32), Wh timer, PF. */
+                add(b, o_eaton_phase, N(o_eaton_phase), T_INTEGER, SV_CONST, li, 1, 2, 0, 1, l, END);
+                add(b, o_eaton_phase, N(o_eaton_phase), T_INTEGER, SV_LINE_VA, li, 1, 3, 0, 1, l, END);
+                add(b, o_eaton_phase, N(o_eaton_phase), T_INTEGER, SV_LINE_POWER, li, 1, 4, 0, 1, l, END);
+                add(b, o_eaton_phase, N(o_eaton_phase), T_GAUGE, SV_LINE_ENERGY, li, 1, 5, 0, 1, l, END);
+                add(b, o_eaton_phase, N(o_eaton_phase), T_GAUGE, SV_CONST, 1700000000, 1, 6, 0, 1, l, END);
+                add(b, o_eaton_phase, N(o_eaton_phase), T_INTEGER, SV_PF, 0, 0.001, 7, 0, 1, l, END);
+        }
         for (int j = 1; j <= outlets; j++)
                 add(b, o_eaton_out, N(o_eaton_out), T_INTEGER, SV_OUT_POWER, j, 1, 3, 0, (uint32_t)j, END);
         for (int j = 1; j <= outlets; j++)
@@ -312,6 +368,19 @@ static const uint32_t sysoid_sentry4[] = { 1, 3, 6, 1, 4, 1, 1718, 4 };
 static const uint32_t sysoid_eaton[] = { 1, 3, 6, 1, 4, 1, 534, 6, 6, 7 };
 static const uint32_t sysoid_ups[] = { 1, 3, 6, 1, 2, 1, 33 };
 
+double sim_phase_share(int line)
+{
+        static const double imbalance[3] = { 0.98, 1.00, 1.02 };
+        return line >= 1 && line <= 3 ? imbalance[line - 1] / 3.0 : 0.0;
+}
+
+/* RMS voltage of phase `line` (L-N, 230 V nominal, slow noise). */
+static double phase_volts(const sim_model *m, const sim_dev *d, int line, int64_t t_ms)
+{
+        return 230.0 + 2.0 * sim_noise(m->site->seed, (uint64_t)(d - m->site->devs) + 1, 10 + (uint64_t)line - 1,
+                                       (double)t_ms / 1000.0, 120.0);
+}
+
 static long long clamp_ll(double x, bool integer32)
 {
         if (!isfinite(x))
@@ -336,9 +405,9 @@ int sim_oid_value(const sim_model *m, const sim_dev *d, const sim_oid_entry *e, 
 {
         bool int32 = e->type == T_INTEGER;
         bool nan = d->fault.nan, range = d->fault.range;
-        double p = d->p_w - d->p_exp_w, pf = 0.98, v = 230.0, x = 0;
+        double p = d->p_w - d->p_exp_w, pf = 0.98, x = 0;
         int line = e->arg >= 1 && e->arg <= 3 ? e->arg : 1;
-        static const double imbalance[3] = { 0.98, 1.00, 1.02 };
+        double share = sim_phase_share(line);
 
         if (range)
                 p = -5e6;
@@ -386,15 +455,18 @@ int sim_oid_value(const sim_model *m, const sim_dev *d, const sim_oid_entry *e, 
         case SV_VA: x = fabs(p) / pf; break;
         case SV_PF: x = pf; break;
         case SV_FREQ: x = 50.0 + 0.02 * sim_noise(m->site->seed, 0, 7, (double)t_ms / 1000.0, 60.0); break;
-        case SV_VOLT: x = v + 2.0 * sim_noise(m->site->seed, (uint64_t)(d - m->site->devs) + 1, 10 + (uint64_t)line - 1,
-                                             (double)t_ms / 1000.0, 120.0);
-                break;
-        case SV_LINE_POWER: x = p * imbalance[line - 1] / 3.0; break;
-        case SV_IN_LINE_POWER: x = (range ? p : d->p_aux_w) * imbalance[line - 1] / 3.0; break;
-        case SV_AMP: x = fabs(p) * imbalance[line - 1] / 3.0 / (v * pf); break;
-        case SV_IN_AMP: x = fabs(range ? p : d->p_aux_w) * imbalance[line - 1] / 3.0 / (v * pf); break;
+        case SV_VOLT: x = phase_volts(m, d, line, t_ms); break;
+        case SV_LINE_POWER: x = p * share; break;
+        case SV_LINE_VA: x = fabs(p) * share / pf; break;
+        case SV_IN_LINE_POWER: x = (range ? p : d->p_aux_w) * share; break;
+        case SV_AMP: x = fabs(p) * share / (phase_volts(m, d, line, t_ms) * pf); break;
+        case SV_IN_AMP: x = fabs(range ? p : d->p_aux_w) * share / (phase_volts(m, d, line, t_ms) * pf); break;
+        case SV_LINE_NAME:
+                snprintf(buf, size, "L%d", line);
+                return e->type;
         case SV_LOAD_PCT:
-                x = d->rated_kw > 0 ? 100.0 * fabs(p) / (d->rated_kw * 1000.0) : 0;
+                /* The line's load against a third of the rating. */
+                x = d->rated_kw > 0 ? 100.0 * fabs(p) * share * 3.0 / (d->rated_kw * 1000.0) : 0;
                 break;
         case SV_RATING_W: x = d->rated_kw * 1000.0; break;
         case SV_OUT_POWER: {
@@ -405,10 +477,13 @@ int sim_oid_value(const sim_model *m, const sim_dev *d, const sim_oid_entry *e, 
                 break;
         }
         case SV_ENERGY:
+        case SV_LINE_ENERGY:
         case SV_OUT_ENERGY: {
                 double wh;
                 if (e->what == SV_ENERGY)
                         wh = sim_dev_reported_wh(m, d, t_ms);
+                else if (e->what == SV_LINE_ENERGY)
+                        wh = sim_dev_reported_wh(m, d, t_ms) * share;
                 else
                         wh = sim_dev_outlet_energy_wh(m, d, e->arg - 1, t_ms);
                 if (range)
@@ -417,8 +492,13 @@ int sim_oid_value(const sim_model *m, const sim_dev *d, const sim_oid_entry *e, 
                         *ret_int = int32 ? -1 : 0;
                         return e->type;
                 }
-                uint32_t raw = e->what == SV_ENERGY ? sim_dev_raw32(d, wh, e->scale)
-                                                    : (uint32_t)fmin(4294967295.0, floor(wh / e->scale));
+                uint32_t raw;
+                if (e->what == SV_ENERGY)
+                        raw = sim_dev_raw32(d, wh, e->scale);
+                else if (e->what == SV_LINE_ENERGY) /* a 32-bit register: wraps */
+                        raw = wh > 0 ? (uint32_t)fmod(floor(wh / e->scale), 4294967296.0) : 0;
+                else
+                        raw = (uint32_t)fmin(4294967295.0, floor(wh / e->scale));
                 /* INTEGER counters wrap at 2^31 (they cannot go negative). */
                 *ret_int = int32 ? (long long)(raw & 0x7FFFFFFFu) : (long long)raw;
                 return e->type;

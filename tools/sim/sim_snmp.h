@@ -31,9 +31,12 @@ typedef enum sim_val {
         SV_VOLT,       /* line arg: volts / scale */
         SV_AMP,        /* line arg: amps / scale (UPS output) */
         SV_IN_AMP,     /* line arg: amps / scale (UPS input) */
-        SV_LINE_POWER, /* line arg: UPS output power per line / scale */
+        SV_LINE_POWER, /* line arg: power of one phase (UPS output line, PDU phase) / scale */
         SV_IN_LINE_POWER, /* line arg: UPS input power per line / scale */
         SV_LOAD_PCT,   /* line arg: UPS load in percent */
+        SV_LINE_VA,    /* line arg: apparent power of one phase / scale */
+        SV_LINE_ENERGY, /* line arg: the phase's share of the device counter, in units of scale Wh */
+        SV_LINE_NAME,  /* line arg: "L1", "L2", "L3" */
         SV_FREQ,       /* Hz / scale */
         SV_RATING_W,   /* rated_kw * 1000 / scale */
 } sim_val;
@@ -61,6 +64,11 @@ int sim_oid_cmp(const uint32_t *a, size_t na, const uint32_t *b, size_t nb);
 /* Index of the exact entry, or -1; index of the first entry > oid, or n. */
 long sim_oid_find(const sim_oid_view *v, const uint32_t *oid, size_t len);
 size_t sim_oid_next(const sim_oid_view *v, const uint32_t *oid, size_t len);
+
+/* The share of a device's power carried by phase (line) 1..3 of its
+ * three-phase feed (0.98/3, 1/3, 1.02/3: a realistic imbalance); the three
+ * shares add up to 1. Any other line: 0. */
+double sim_phase_share(int line);
 
 /* The value of one entry: integers into *ret_int (what the wire carries),
  * strings into buf (NUL-terminated). Faults (NaN -> -1 sentinel, range,
