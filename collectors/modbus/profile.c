@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include "modbus/profile.h"
 
 #define FUNCTIONS "coil|discrete|holding|input|1|2|3|4"
@@ -166,6 +167,10 @@ int mb_profile_load(const char *profiles_dir, const char *name, mb_profile *ret,
                 name = "sunspec";
         if (!profiles_dir || snprintf(path, sizeof path, "%s/modbus/%s.yaml", profiles_dir, name) >= (int)sizeof path)
                 return -ENAMETOOLONG;
+        /* A missing profile is the caller's message (it knows the key's
+         * position); any other problem with the file is reported in it. */
+        if (access(path, F_OK) < 0 && errno == ENOENT)
+                return -ENOENT;
         r = dcem_yaml_load_file(path, &root, diag);
         if (r < 0)
                 return r;
