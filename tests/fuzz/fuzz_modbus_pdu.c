@@ -5,8 +5,8 @@
  *
  * Input: [fc][start hi][start lo][count hi][count lo][point type][order][sf]
  *        then the PDU bytes.
- *   clang: build-fuzz/bin/fuzz_modbus_pdu -max_total_time=60 tests/fuzz/corpus/modbus
- *   any compiler: fuzz_modbus_replay tests/fuzz/corpus/modbus (a ctest)
+ *   clang: build-fuzz/bin/fuzz_modbus_pdu -max_total_time=60 tests/fuzz/corpus/modbus_pdu
+ *   any compiler: fuzz_modbus_replay tests/fuzz/corpus/modbus_pdu (a ctest)
  */
 #include <errno.h>
 #include <stdint.h>

@@ -29,5 +29,5 @@ set_target_properties(fuzz_modbus_replay PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${D
 target_include_directories(fuzz_modbus_replay PRIVATE ${PROJECT_SOURCE_DIR}/include ${CMAKE_BINARY_DIR}/generated
   ${PROJECT_SOURCE_DIR}/collectors)
 target_link_libraries(fuzz_modbus_replay PRIVATE m)
-add_test(NAME fuzz_modbus_replay COMMAND fuzz_modbus_replay ${PROJECT_SOURCE_DIR}/tests/fuzz/corpus/modbus)
+add_test(NAME fuzz_modbus_replay COMMAND fuzz_modbus_replay ${PROJECT_SOURCE_DIR}/tests/fuzz/corpus/modbus_pdu)
 set_tests_properties(fuzz_modbus_replay PROPERTIES LABELS "unit;modbus;fuzz" TIMEOUT 120)
