@@ -23,6 +23,7 @@
 #include "dcem/loop.h"
 #include "log.h"
 #include "modbus/modbus_probe.h"
+#include "snmp/snmp_probe.h"
 
 #define EXIT_CONFIG 1
 #define EXIT_SOME_FAILED 2
@@ -41,6 +42,9 @@ static void usage(FILE *out) {
         fprintf(out,
                 "Usage: dcem-agent [-c FILE] [--check-config | --once]\n"
                 "       dcem-agent probe modbus://HOST[:PORT]?unit=N | rtu:///dev/ttyUSB0?baud=9600&parity=E&unit=N\n"
+                "       dcem-agent probe [--profiles-dir DIR] snmp://HOST[:PORT]?version=2c&community=C\n"
+                "                        (v3: ?version=3&user=U&security_level=authPriv&auth_protocol=SHA-256\n"
+                "                         &auth_password_file=F&priv_protocol=AES-128&priv_password_file=F)\n"
                 "       dcem-agent --config-doc | --version | --help\n"
                 "\n"
                 "Polls energy meters, PDUs, UPSes and cooling units (Modbus, SNMP), accounts\n"
@@ -165,21 +169,41 @@ static int setup_signals(runtime *rt) {
         return dcem_loop_add_fd(rt->loop, rt->sigfd, DCEM_EV_READ, on_signal, rt);
 }
 
-/* `dcem-agent probe URL`: 0 when the device was identified, 2 when it was
- * reached but not recognised or not reached, 1 for a bad URL. */
+/* `dcem-agent probe [--profiles-dir DIR] URL`: 0 when the device was
+ * identified, 2 when it was reached but not recognised or not reached, 1 for
+ * a bad URL or usage. */
 static int probe_main(int argc, char **argv) {
-        if (argc != 3) {
+        const char *profiles_dir = DCEM_PROFILES_DIR;
+        int ai = 2;
+        if (argc == 5 && (strcmp(argv[2], "--profiles-dir") == 0 || strcmp(argv[2], "-p") == 0)) {
+                profiles_dir = argv[3];
+                ai = 4;
+        }
+        if (argc != ai + 1) {
                 fprintf(stderr, "Usage: dcem-agent probe modbus://HOST[:PORT]?unit=N | tcp://HOST[:PORT]?unit=N |\n"
-                                "                        rtu:///dev/ttyUSB0?baud=9600&parity=E&unit=N\n");
+                                "                        rtu:///dev/ttyUSB0?baud=9600&parity=E&unit=N\n"
+                                "       dcem-agent probe [--profiles-dir DIR] snmp://HOST[:PORT]?version=2c&community=C\n"
+                                "                        (v3: version=3&user=U&security_level=authPriv&auth_protocol=SHA\n"
+                                "                         &auth_password_file=FILE&priv_protocol=AES-128&priv_password_file=FILE;\n"
+                                "                         passwords only from files, never in the URL)\n");
                 return EXIT_CONFIG;
         }
-        const char *url = argv[2];
-        if (strncmp(url, "modbus://", 9) != 0 && strncmp(url, "tcp://", 6) != 0 && strncmp(url, "rtu://", 6) != 0) {
-                fprintf(stderr, "dcem-agent probe: '%s': only modbus://, tcp:// and rtu:// URLs can be probed\n", url);
+        const char *url = argv[ai];
+        char err[512] = "";
+        int r;
+        if (strncmp(url, "snmp://", 7) == 0) {
+                r = dcem_snmp_probe(url, profiles_dir, stdout, err, sizeof err);
+        } else if (ai != 2) {
+                fprintf(stderr, "dcem-agent probe: --profiles-dir applies to snmp:// URLs only\n");
+                return EXIT_CONFIG;
+        } else if (strncmp(url, "modbus://", 9) == 0 || strncmp(url, "tcp://", 6) == 0 ||
+                   strncmp(url, "rtu://", 6) == 0) {
+                r = dcem_modbus_probe(url, stdout, err, sizeof err);
+        } else {
+                fprintf(stderr, "dcem-agent probe: '%s': only modbus://, tcp://, rtu:// and snmp:// URLs can be probed\n",
+                        url);
                 return EXIT_CONFIG;
         }
-        char err[256] = "";
-        int r = dcem_modbus_probe(url, stdout, err, sizeof err);
         fflush(stdout);
         if (r == 0)
                 return 0;

@@ -95,6 +95,16 @@ static const dcem_schema_key profile_keys[] = {
           .doc = "The MIB and document the OIDs, units and scalings come from." },
         { .name = "sys_object_id", .type = DCEM_T_STRLIST, .offset = offsetof(snmp_profile_conf, sys_object_id),
           .doc = "sysObjectID prefixes of the devices (for profile: auto)." },
+        { .name = "identify", .type = DCEM_T_STRLIST, .offset = offsetof(snmp_profile_conf, identify),
+          .doc = "Scalar OIDs that must all answer with a value for profile: auto to choose this profile: with "
+                 "sys_object_id, both must match; alone (a standard MIB any vendor implements), the profile is "
+                 "chosen only when no sysObjectID prefix matches." },
+        { .name = "vendor", .type = DCEM_T_STR, .offset = offsetof(snmp_profile_conf, vendor),
+          .doc = "The maker's name (printed by dcem-agent probe)." },
+        { .name = "vendor_oid", .type = DCEM_T_STR, .offset = offsetof(snmp_profile_conf, vendor_oid),
+          .doc = "A scalar OID naming the maker; when it answers, it wins over vendor." },
+        { .name = "model_oid", .type = DCEM_T_STR, .offset = offsetof(snmp_profile_conf, model_oid),
+          .doc = "A scalar OID naming the model (printed by dcem-agent probe)." },
         { .name = "points", .type = DCEM_T_LIST, .flags = DCEM_REQUIRED, .sub = &snmp_point_schema,
           .offset = offsetof(snmp_profile_conf, points), .doc = "The points." },
         { 0 },

@@ -67,6 +67,10 @@ typedef struct snmp_profile_conf {
         char *description;
         char *source;
         dcem_strlist sys_object_id; /* sysObjectID prefixes this profile is for */
+        dcem_strlist identify;      /* scalars that must answer for the profile to be chosen (ident.h) */
+        char *vendor;               /* the maker's name, for dcem-agent probe */
+        char *vendor_oid;           /* a scalar naming the maker (wins over vendor when it answers) */
+        char *model_oid;            /* a scalar naming the model */
         dcem_list points;           /* of snmp_point_conf */
 } snmp_profile_conf;
 

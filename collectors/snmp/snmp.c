@@ -34,6 +34,7 @@
 #include "dcem/config.h"
 #include "snmp/conf.h"
 #include "snmp/decode.h"
+#include "snmp/ident.h"
 #include "snmp/model.h"
 #include "snmp/plan.h"
 #include "snmp/profile.h"
@@ -45,7 +46,7 @@
 typedef enum phase {
         PH_IDLE = 0,
         PH_DISCOVER, /* v3 engine ID */
-        PH_AUTO,     /* sysObjectID for profile: auto */
+        PH_AUTO,     /* identity objects for profile: auto (ident.h) */
         PH_SCALARS,
         PH_WALK,
 } phase;
@@ -60,6 +61,9 @@ typedef struct snmp_dev {
         char user[64];
         /* Points: the profile's and the device's. */
         snmp_profile_conf *prof;
+        snmp_catalog *cat;   /* profile: auto, until a profile is chosen */
+        snmp_plan idplan;    /* GETs of the catalog's identity OIDs */
+        snmp_ident ident;    /* what the device said (profile: auto) */
         snmp_model *model;
         snmp_plan plan;
         snmp_walk walk;
@@ -213,6 +217,7 @@ static void add_oid(netsnmp_pdu *pdu, const soid *o) {
 
 static void rearm(snmp_dev *d);
 static void step(snmp_dev *d);
+static void choose_profile(snmp_dev *d);
 static int on_response(int op, netsnmp_session *s, int reqid, netsnmp_pdu *pdu, void *magic);
 
 static void seterr(snmp_dev *d, int status, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -386,14 +391,23 @@ static void step(snmp_dev *d) {
                         r = send_probe(d);
                         break;
                 case PH_AUTO: {
+                        if (!snmp_plan_next(&d->idplan, &d->range)) {
+                                choose_profile(d);
+                                if (d->status < 0) {
+                                        finish(d);
+                                        return;
+                                }
+                                continue;
+                        }
+                        size_t n;
+                        const soid *ids = snmp_catalog_oids(d->cat, &n);
                         netsnmp_pdu *pdu = new_pdu(d, SNMP_MSG_GET);
-                        soid sys;
-                        soid_parse("1.3.6.1.2.1.1.2.0", &sys);
                         if (!pdu) {
                                 r = -ENOMEM;
                                 break;
                         }
-                        add_oid(pdu, &sys);
+                        for (uint32_t i = 0; i < d->range.count; i++)
+                                add_oid(pdu, &ids[d->range.start + i]);
                         r = send_pdu(d, pdu);
                         break;
                 }
@@ -446,12 +460,10 @@ static const char *report_text(int type) {
         }
 }
 
-/* A response PDU to the scalar GET of d->range. */
-static void got_scalars(snmp_dev *d, netsnmp_pdu *pdu) {
-        size_t n;
-        const soid *sc = snmp_model_scalars(d->model, &n);
+/* A response PDU to the GET of d->range of the OIDs sc, planned by plan. */
+static void got_gets(snmp_dev *d, netsnmp_pdu *pdu, snmp_plan *plan, const soid *sc) {
         if (pdu->errstat == SNMP_ERR_TOOBIG) {
-                if (snmp_plan_too_big(&d->plan, d->range) < 0) {
+                if (snmp_plan_too_big(plan, d->range) < 0) {
                         sval none = { .t = SV_NONE };
                         (void)vb_store_put(&d->store, &sc[d->range.start], &none);
                 }
@@ -464,7 +476,7 @@ static void got_scalars(snmp_dev *d, netsnmp_pdu *pdu) {
                          * OID is absent, ask again for the others. */
                         sval v = { .t = pdu->errstat == SNMP_ERR_NOSUCHNAME ? SV_NOSUCHOBJECT : SV_OTHER };
                         (void)vb_store_put(&d->store, &sc[d->range.start + (uint32_t)ei - 1], &v);
-                        snmp_plan_drop(&d->plan, d->range, (uint32_t)ei - 1);
+                        snmp_plan_drop(plan, d->range, (uint32_t)ei - 1);
                 } else
                         seterr(d, -EIO, "%.64s answered error %ld (%.40s) to a GET", d->peer, pdu->errstat,
                                snmp_errstring((int)pdu->errstat));
@@ -482,6 +494,11 @@ static void got_scalars(snmp_dev *d, netsnmp_pdu *pdu) {
                         seterr(d, -E2BIG, "too many values from %.64s", d->peer);
         }
         /* A truncated answer: the OIDs not answered stay absent. */
+}
+
+static void got_scalars(snmp_dev *d, netsnmp_pdu *pdu) {
+        size_t n;
+        got_gets(d, pdu, &d->plan, snmp_model_scalars(d->model, &n));
 }
 
 static void got_walk(snmp_dev *d, netsnmp_pdu *pdu) {
@@ -536,31 +553,53 @@ static void got_walk(snmp_dev *d, netsnmp_pdu *pdu) {
 }
 
 static void got_auto(snmp_dev *d, netsnmp_pdu *pdu) {
+        size_t n;
+        got_gets(d, pdu, &d->idplan, snmp_catalog_oids(d->cat, &n));
+}
+
+/* Every identity answer is in the store: choose the profile, load it and
+ * compile the model; the poll goes on with the profile's scalars. */
+static void choose_profile(snmp_dev *d) {
         char err[256];
-        if (pdu->errstat != SNMP_ERR_NOERROR || !pdu->variables || pdu->variables->type != ASN_OBJECT_ID) {
-                seterr(d, -ENOENT, "profile auto: %.64s gave no sysObjectID", d->peer);
+        int r = snmp_catalog_choose(d->cat, &d->store, &d->ident);
+        if (r == -ENODATA) {
+                seterr(d, -ENOENT, "profile auto: %.64s gave no sysObjectID and no identity object", d->peer);
                 return;
         }
-        sval v;
-        sval_from_vb(pdu->variables, &v);
-        char name[64];
-        if (snmp_profile_match(d->profiles_dir, v.s, name, sizeof(name)) < 0) {
-                seterr(d, -ENOENT, "profile auto: no profile matches sysObjectID %.100s", v.s);
+        if (r < 0) {
+                seterr(d, -ENOENT, "profile auto: no profile matches sysObjectID %.100s (%.40s)",
+                       d->ident.sys_object_id[0] ? d->ident.sys_object_id : "(none)", d->ident.sys_descr);
                 return;
         }
         dcem_diag diag = { 0 };
-        int r = snmp_profile_load(d->profiles_dir, name, &d->prof, &diag);
+        r = snmp_profile_load(d->profiles_dir, d->ident.profile, &d->prof, &diag);
         dcem_diag_clear(&diag);
         if (r < 0) {
-                seterr(d, r, "profile auto: cannot load profile %s", name);
+                seterr(d, r, "profile auto: cannot load profile %s", d->ident.profile);
                 return;
         }
-        snprintf(d->st.profile, sizeof(d->st.profile), "%s", name);
         r = build_model(d, err, sizeof(err));
         if (r < 0) {
-                seterr(d, r, "profile %s: %.100s", name, err);
+                /* Undo, so the next poll can try again from a clean state. */
+                snmp_model_free(d->model);
+                d->model = NULL;
+                snmp_plan_free(&d->plan);
+                if (d->has_walk)
+                        snmp_walk_free(&d->walk);
+                d->has_walk = false;
+                free(d->reqoids);
+                d->reqoids = NULL;
+                snmp_profile_free(d->prof);
+                d->prof = NULL;
+                seterr(d, r, "profile %s: %.100s", d->ident.profile, err);
                 return;
         }
+        snprintf(d->st.profile, sizeof(d->st.profile), "%s", d->ident.profile);
+        snmp_catalog_free(d->cat);
+        d->cat = NULL;
+        snmp_plan_free(&d->idplan);
+        /* The identity answers are not points: start the store afresh. */
+        vb_store_reset(&d->store);
         snmp_plan_start(&d->plan);
         d->ph = PH_SCALARS;
 }
@@ -660,10 +699,6 @@ static int on_response(int op, netsnmp_session *s, int reqid, netsnmp_pdu *pdu, 
                 break;
         case PH_AUTO:
                 got_auto(d, pdu);
-                if (d->status < 0) {
-                        finish(d);
-                        return 1;
-                }
                 break;
         case PH_SCALARS:
                 got_scalars(d, pdu);
@@ -812,6 +847,18 @@ static int coll_init(const dcem_collector_env *env, const struct dcem_device_con
                 r = build_model(d, errbuf, errlen);
                 if (r < 0)
                         goto fail;
+        } else {
+                size_t nids;
+                r = snmp_catalog_load(d->profiles_dir, &d->cat, NULL);
+                if (r < 0) {
+                        snprintf(errbuf, errlen, "profile auto: cannot read the profiles in %.200s/snmp: %s",
+                                 d->profiles_dir, strerror(-r));
+                        goto fail;
+                }
+                snmp_catalog_oids(d->cat, &nids);
+                r = snmp_plan_init(&d->idplan, nids, (size_t)c->max_varbinds);
+                if (r < 0)
+                        goto fail;
         }
 
         netsnmp_session s;
@@ -942,6 +989,8 @@ static int coll_poll(void *state, dcem_poll *p) {
         vb_store_reset(&d->store);
         if (d->model)
                 snmp_plan_start(&d->plan);
+        if (d->cat)
+                snmp_plan_start(&d->idplan);
         if (d->c->version == SNMP_V3 && !d->discovered)
                 d->ph = PH_DISCOVER;
         else
@@ -977,6 +1026,8 @@ static void coll_close(void *state) {
         }
         snmp_model_free(d->model);
         snmp_profile_free(d->prof);
+        snmp_catalog_free(d->cat);
+        snmp_plan_free(&d->idplan);
         snmp_plan_free(&d->plan);
         if (d->has_walk)
                 snmp_walk_free(&d->walk);
@@ -991,6 +1042,11 @@ void snmp_collector_stats(const void *state, snmp_dev_stats *ret) {
         ret->max_varbinds = d->plan.max_vb;
         ret->max_repetitions = (uint64_t)d->max_rep;
         ret->too_big_splits = d->plan.splits;
+}
+
+void snmp_collector_ident(const void *state, snmp_ident *ret) {
+        const snmp_dev *d = state;
+        *ret = d->ident;
 }
 
 const dcem_collector_ops dcem_snmp_collector = {

@@ -5,6 +5,7 @@
 
 #include <stdint.h>
 #include "dcem/collector.h"
+#include "snmp/ident.h"
 
 extern const dcem_collector_ops dcem_snmp_collector;
 
@@ -22,5 +23,8 @@ typedef struct snmp_dev_stats {
 
 /* state is what dcem_snmp_collector.init returned. */
 void snmp_collector_stats(const void *state, snmp_dev_stats *ret);
+/* What the device said about itself when profile: auto chose (or failed to
+ * choose) its profile; all "" for a device with a fixed profile. */
+void snmp_collector_ident(const void *state, snmp_ident *ret);
 
 #endif

@@ -149,3 +149,137 @@ def secret_file(test, name, text):
         f.write(text + "\n")
     os.chmod(path, 0o600)
     return path
+
+
+# --- A misbehaving SNMP v1/v2c agent (tests of malformed answers) ---------
+# Minimal BER, written from X.690 and RFC 3416's PDU layout: enough to read a
+# GET/GETNEXT/GETBULK and to build (or break) a Response.
+
+def _ber_len(n):
+    if n < 0x80:
+        return bytes([n])
+    b = n.to_bytes((n.bit_length() + 7) // 8, "big")
+    return bytes([0x80 | len(b)]) + b
+
+
+def ber_tlv(tag, body):
+    return bytes([tag]) + _ber_len(len(body)) + body
+
+
+def ber_int(v, tag=0x02):
+    n = max(1, (v.bit_length() + 8) // 8)
+    return ber_tlv(tag, v.to_bytes(n, "big", signed=True))
+
+
+def ber_uint(v, tag):
+    b = v.to_bytes(max(1, (v.bit_length() + 7) // 8), "big")
+    if b[0] & 0x80:
+        b = b"\x00" + b
+    return ber_tlv(tag, b)
+
+
+def ber_oid(oid):
+    a = [int(x) for x in oid.split(".")]
+    body = bytes([a[0] * 40 + a[1]])
+    for x in a[2:]:
+        enc = [x & 0x7F]
+        x >>= 7
+        while x:
+            enc.append(0x80 | (x & 0x7F))
+            x >>= 7
+        body += bytes(reversed(enc))
+    return ber_tlv(0x06, body)
+
+
+def ber_read(buf, i):
+    """(tag, body, next index) of the TLV at buf[i]."""
+    tag = buf[i]
+    n = buf[i + 1]
+    i += 2
+    if n & 0x80:
+        k = n & 0x7F
+        n = int.from_bytes(buf[i:i + k], "big")
+        i += k
+    return tag, buf[i:i + n], i + n
+
+
+def ber_items(body):
+    out, i = [], 0
+    while i < len(body):
+        tag, b, i = ber_read(body, i)
+        out.append((tag, b))
+    return out
+
+
+def oid_text(body):
+    a = [body[0] // 40, body[0] % 40]
+    x = 0
+    for c in body[1:]:
+        x = (x << 7) | (c & 0x7F)
+        if not c & 0x80:
+            a.append(x)
+            x = 0
+    return ".".join(str(v) for v in a)
+
+
+def parse_request(pkt):
+    """{version, community, command, reqid, a, b, oids} of a v1/v2c request."""
+    _, msg, _ = ber_read(pkt, 0)
+    (_, ver), (_, comm), (cmd, pdu) = ber_items(msg)[:3]
+    (_, rid), (_, a), (_, b), (_, vbl) = ber_items(pdu)[:4]
+    oids = [oid_text(ber_items(vb)[0][1]) for _, vb in ber_items(vbl)]
+    return {"version": int.from_bytes(ver, "big"), "community": comm.decode("latin-1"), "command": cmd,
+            "reqid": int.from_bytes(rid, "big", signed=True), "a": int.from_bytes(a, "big"),
+            "b": int.from_bytes(b, "big"), "oids": oids}
+
+
+def build_response(req, varbinds, reqid=None, errstat=0, errindex=0):
+    """A Response PDU; varbinds: [(oid, encoded value TLV)]."""
+    vbl = b"".join(ber_tlv(0x30, ber_oid(o) + v) for o, v in varbinds)
+    pdu = ber_tlv(0xA2, ber_int(req["reqid"] if reqid is None else reqid) + ber_int(errstat) + ber_int(errindex)
+                  + ber_tlv(0x30, vbl))
+    return ber_tlv(0x30, ber_int(req["version"]) + ber_tlv(0x04, req["community"].encode("latin-1")) + pdu)
+
+
+class BadAgent:
+    """A UDP agent on 127.0.0.1 (a thread) whose answers are chosen by the
+    request's community with behave(req) -> bytes or None (silence). Counts
+    the requests per community; stop() closes it."""
+
+    def __init__(self, behave):
+        import socket
+        import threading
+        self.behave = behave
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind((dcemtest.LOOPBACK, 0))
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.requests = {}
+        self.errors = []
+        self.running = True
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        import socket
+        while self.running:
+            try:
+                pkt, peer = self.sock.recvfrom(65535)
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            try:
+                req = parse_request(pkt)
+            except Exception as e:  # not ours to judge: record it
+                self.errors.append(repr(e))
+                continue
+            self.requests[req["community"]] = self.requests.get(req["community"], 0) + 1
+            out = self.behave(req)
+            if out:
+                self.sock.sendto(out, peer)
+
+    def stop(self):
+        self.running = False
+        self.thread.join(2)
+        self.sock.close()
