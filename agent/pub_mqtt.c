@@ -10,6 +10,14 @@
  * messages of the current session (persistence NONE, no send while
  * disconnected, no automatic reconnect: we reconnect with full jitter).
  *
+ * Two lanes (docs/MQTT.md "Replay"): at each connection the records already
+ * in the spool become the backlog lane, replayed in id order at most
+ * replay.max_rate messages per second and never in more than the in-flight
+ * slots left after a reserve for live data; records spooled during the
+ * session form the live lane, sent at once in id order. Within a lane the
+ * order is the spool's; across lanes a consumer orders by "seq" (and, with
+ * MQTT 5, sees the user property dcem-replay=1 on replayed messages).
+ *
  * Threads: paho calls back on its own threads. Those callbacks only copy
  * what happened into a small mutex-protected event ring and signal an
  * eventfd watched by the loop; all state (spool, counters, connection) is
@@ -58,6 +66,10 @@ typedef struct mqtt_reconnect_conf {
         int64_t min_ns, max_ns;
 } mqtt_reconnect_conf;
 
+typedef struct mqtt_replay_conf {
+        double max_rate;
+} mqtt_replay_conf;
+
 typedef struct mqtt_qos_conf {
         int64_t devices, intervals, metrics, status, agent;
 } mqtt_qos_conf;
@@ -76,6 +88,7 @@ typedef struct mqtt_conf {
         mqtt_tls_conf tls;
         mqtt_spool_conf spool;
         mqtt_reconnect_conf reconnect;
+        mqtt_replay_conf replay;
 } mqtt_conf;
 
 static const dcem_schema_key tls_keys[] = {
@@ -123,6 +136,16 @@ static const dcem_schema_key reconnect_keys[] = {
 };
 static const dcem_schema reconnect_schema = { .name = "reconnect", .doc = "Reconnect backoff with full jitter.",
                                               .size = sizeof(mqtt_reconnect_conf), .keys = reconnect_keys };
+
+static const dcem_schema_key replay_keys[] = {
+        { .name = "max_rate", .type = DCEM_T_DOUBLE, .def = "1000", .min = 0, .max = 1000000,
+          .offset = offsetof(mqtt_replay_conf, max_rate),
+          .doc = "Messages per second at most of the backlog replayed after an outage or a restart (0: no "
+                 "limit but the in-flight window). Live messages do not count against it and go first." },
+        { 0 },
+};
+static const dcem_schema replay_schema = { .name = "replay", .doc = "Replay of the spooled backlog.",
+                                           .size = sizeof(mqtt_replay_conf), .keys = replay_keys };
 
 static const dcem_schema_key qos_keys[] = {
         { .name = "devices", .type = DCEM_T_INT, .def = "1", .min = 0, .max = 2,
@@ -242,6 +265,8 @@ static const dcem_schema_key mqtt_keys[] = {
           .doc = "Store and forward on disk." },
         { .name = "reconnect", .type = DCEM_T_MAP, .sub = &reconnect_schema, .offset = offsetof(mqtt_conf, reconnect),
           .doc = "Reconnect backoff." },
+        { .name = "replay", .type = DCEM_T_MAP, .sub = &replay_schema, .offset = offsetof(mqtt_conf, replay),
+          .doc = "Rate of the backlog replay; live data keeps flowing beside it." },
         { 0 },
 };
 
@@ -265,6 +290,7 @@ struct send_ctx {
         mqtt_pub *p;
         uint64_t id;      /* spool record id */
         uint64_t epoch;   /* connection the send belongs to */
+        bool backlog;     /* sent by the backlog lane */
         send_ctx *prev, *next; /* outstanding sends (freed at close if paho never answers) */
 };
 
@@ -313,13 +339,23 @@ struct mqtt_pub {
         uint8_t *rbuf;
         size_t rbuf_size;
         uint64_t inflight, max_inflight;
+        uint64_t inflight_backlog, max_backlog_inflight;
         send_ctx *outstanding;
+
+        /* The lanes of the current session: ids below boundary are backlog. */
+        uint64_t boundary;
+        dcem_spool_cursor cur_live, cur_backlog;
+        double tokens;        /* replay token bucket */
+        int64_t tokens_t;
+        MQTTProperties replay_props; /* MQTT 5: dcem-replay=1 (array: replay_prop) */
+        MQTTProperty replay_prop;
 
         stream_seq seqs[DCEM_MQTT_STREAMS_MAX];
         size_t nseqs;
 
         int64_t rate_t0;
         uint64_t rate_acked0;
+        uint64_t replay_acked;
         double replay_rate;
 
         char last_error[256];
@@ -518,10 +554,12 @@ static void ctx_unlink(mqtt_pub *p, send_ctx *c) {
 }
 
 static void pump(mqtt_pub *p);
+static double bucket_cap(const mqtt_pub *p);
 
 static void session_down(mqtt_pub *p, const char *why) {
         p->epoch++;
         p->inflight = 0;
+        p->inflight_backlog = 0;
         p->state = ST_IDLE;
         if (why)
                 msg_copy(p->last_error, sizeof p->last_error, why);
@@ -570,6 +608,7 @@ static void handle_event(mqtt_pub *p, const event *e) {
                 p->state = ST_CONNECTED;
                 p->epoch++;
                 p->inflight = 0;
+                p->inflight_backlog = 0;
                 p->attempt = 0;
                 p->st.connects++;
                 p->connected_utc = dcem_clock_utc(p->clock);
@@ -578,7 +617,18 @@ static void handle_event(mqtt_pub *p, const event *e) {
                 if (p->conf->tls.insecure_skip_verify)
                         log_warning("mqtt: the broker's certificate was NOT verified (tls.insecure_skip_verify)");
                 publish_birth(p);
-                dcem_spool_rewind(p->spool);
+                /* What is in the spool now is the backlog; the rest is live. */
+                p->boundary = dcem_spool_next_id(p->spool);
+                dcem_spool_cursor_init(p->spool, &p->cur_backlog, 0);
+                dcem_spool_cursor_init(p->spool, &p->cur_live, p->boundary);
+                p->tokens = bucket_cap(p);
+                p->tokens_t = dcem_clock_mono(p->clock);
+                {
+                        uint64_t n = dcem_spool_pending(p->spool, 0, p->boundary);
+                        if (n > 0)
+                                log_info("mqtt: replaying %" PRIu64 " spooled messages at %s", n,
+                                         p->conf->replay.max_rate > 0 ? "the configured rate" : "full speed");
+                }
                 pump(p);
                 break;
         case EV_CONNECT_FAILED:
@@ -616,10 +666,15 @@ static void handle_event(mqtt_pub *p, const event *e) {
         case EV_SENT: {
                 send_ctx *c = e->ctx;
                 /* An acknowledgement is one, whatever session it came from. */
-                if (dcem_spool_ack(p->spool, c->id) == 0)
+                if (dcem_spool_ack(p->spool, c->id) == 0) {
                         p->st.acked++;
+                        if (c->backlog)
+                                p->replay_acked++;
+                }
                 if (c->epoch == p->epoch && p->inflight > 0)
                         p->inflight--;
+                if (c->epoch == p->epoch && c->backlog && p->inflight_backlog > 0)
+                        p->inflight_backlog--;
                 ctx_unlink(p, c);
                 free(c);
                 break;
@@ -630,6 +685,8 @@ static void handle_event(mqtt_pub *p, const event *e) {
                         p->st.send_failures++;
                         if (p->inflight > 0)
                                 p->inflight--;
+                        if (c->backlog && p->inflight_backlog > 0)
+                                p->inflight_backlog--;
                         dcem_log_limited(&rl_send, dcem_clock_mono(p->clock), LOG_WARNING,
                                          "mqtt: message %" PRIu64 " not acknowledged: %s (code %d); it will be resent",
                                          c->id, e->msg[0] ? e->msg : "send failed", e->code);
@@ -722,18 +779,22 @@ static void on_efd(dcem_loop *l, int fd, uint32_t events, void *ud) {
         pump(p);
 }
 
-/* Send spooled records while the window allows. */
-static void pump(mqtt_pub *p) {
-        while (p->state == ST_CONNECTED && p->inflight < p->max_inflight) {
-                uint64_t id;
-                size_t len;
-                int r = dcem_spool_read(p->spool, p->rbuf, p->rbuf_size, &id, &len);
+/* Hand one record of a lane to paho. 1 sent, 0 the lane is empty for now,
+ * -1 the session failed (stop pumping). */
+static int send_one(mqtt_pub *p, bool backlog) {
+        uint64_t id;
+        size_t len;
+        for (;;) {
+                int r = backlog ? dcem_spool_read_cursor(p->spool, &p->cur_backlog, p->boundary, p->rbuf, p->rbuf_size,
+                                                         &id, &len)
+                                : dcem_spool_read_cursor(p->spool, &p->cur_live, UINT64_MAX, p->rbuf, p->rbuf_size,
+                                                         &id, &len);
                 if (r == -ENOENT)
-                        break;
+                        return 0;
                 if (r < 0) {
                         dcem_log_limited(&rl_send, dcem_clock_mono(p->clock), LOG_ERR, "mqtt: reading the spool: %s",
                                          strerror(-r));
-                        break;
+                        return 0;
                 }
                 size_t tlen = len >= 6 ? (size_t)p->rbuf[4] | ((size_t)p->rbuf[5] << 8) : 0;
                 if (len < 6 || p->rbuf[0] != 1 || p->rbuf[1] > 2 || 6 + tlen > len || tlen == 0 ||
@@ -742,51 +803,100 @@ static void pump(mqtt_pub *p) {
                         (void)dcem_spool_ack(p->spool, id);
                         continue;
                 }
-                char topic[DCEM_MQTT_TOPIC_MAX];
-                memcpy(topic, p->rbuf + 6, tlen);
-                topic[tlen] = '\0';
-                send_ctx *c = calloc(1, sizeof *c);
-                if (!c) {
-                        session_fail(p, "out of memory");
-                        break;
-                }
-                c->p = p;
-                c->id = id;
-                c->epoch = p->epoch;
-                MQTTAsync_message m = MQTTAsync_message_initializer;
-                m.payload = p->rbuf + 6 + tlen;
-                m.payloadlen = (int)(len - 6 - tlen);
-                m.qos = p->rbuf[1];
-                m.retained = p->rbuf[2];
-                MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;
-                ro.context = c;
-                if (p->conf->version == 0) {
-                        ro.onSuccess5 = on_sent5;
-                        ro.onFailure5 = on_send_fail5;
-                } else {
-                        ro.onSuccess = on_sent;
-                        ro.onFailure = on_send_fail;
-                }
-                /* Link before sending: the callback may run before sendMessage returns. */
-                c->next = p->outstanding;
-                if (c->next)
-                        c->next->prev = c;
-                p->outstanding = c;
-                int rc = MQTTAsync_sendMessage(p->client, topic, &m, &ro);
-                if (rc != MQTTASYNC_SUCCESS) {
-                        ctx_unlink(p, c);
-                        free(c);
-                        p->st.send_failures++;
-                        dcem_log_limited(&rl_send, dcem_clock_mono(p->clock), LOG_WARNING,
-                                         "mqtt: handing message %" PRIu64 " to the client failed: %s", id,
-                                         MQTTAsync_strerror(rc));
-                        /* A new session resends from the oldest unacknowledged. */
-                        session_fail(p, MQTTAsync_strerror(rc));
-                        break;
-                }
-                p->inflight++;
-                p->st.sent++;
+                break;
         }
+        size_t tlen = (size_t)p->rbuf[4] | ((size_t)p->rbuf[5] << 8);
+        char topic[DCEM_MQTT_TOPIC_MAX];
+        memcpy(topic, p->rbuf + 6, tlen);
+        topic[tlen] = '\0';
+        send_ctx *c = calloc(1, sizeof *c);
+        if (!c) {
+                session_fail(p, "out of memory");
+                return -1;
+        }
+        c->p = p;
+        c->id = id;
+        c->epoch = p->epoch;
+        c->backlog = backlog;
+        MQTTAsync_message m = MQTTAsync_message_initializer;
+        m.payload = p->rbuf + 6 + tlen;
+        m.payloadlen = (int)(len - 6 - tlen);
+        m.qos = p->rbuf[1];
+        m.retained = p->rbuf[2];
+        MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;
+        ro.context = c;
+        if (p->conf->version == 0) {
+                ro.onSuccess5 = on_sent5;
+                ro.onFailure5 = on_send_fail5;
+                if (backlog)
+                        m.properties = p->replay_props;
+        } else {
+                ro.onSuccess = on_sent;
+                ro.onFailure = on_send_fail;
+        }
+        /* Link before sending: the callback may run before sendMessage returns. */
+        c->next = p->outstanding;
+        if (c->next)
+                c->next->prev = c;
+        p->outstanding = c;
+        int rc = MQTTAsync_sendMessage(p->client, topic, &m, &ro);
+        if (rc != MQTTASYNC_SUCCESS) {
+                ctx_unlink(p, c);
+                free(c);
+                p->st.send_failures++;
+                dcem_log_limited(&rl_send, dcem_clock_mono(p->clock), LOG_WARNING,
+                                 "mqtt: handing message %" PRIu64 " to the client failed: %s", id, MQTTAsync_strerror(rc));
+                /* A new session resends from the oldest unacknowledged. */
+                session_fail(p, MQTTAsync_strerror(rc));
+                return -1;
+        }
+        p->inflight++;
+        if (backlog)
+                p->inflight_backlog++;
+        p->st.sent++;
+        return 1;
+}
+
+/* The replay token bucket holds a tenth of a second's worth (at least one
+ * message); it starts full, so a short backlog (a few messages spooled while
+ * connecting) goes out at once, ahead of live data. */
+static double bucket_cap(const mqtt_pub *p) {
+        double rate = p->conf->replay.max_rate;
+        return rate / 10 > 1 ? rate / 10 : 1;
+}
+
+/* Refill the replay token bucket: max_rate per second. */
+static void refill(mqtt_pub *p) {
+        double rate = p->conf->replay.max_rate;
+        int64_t now = dcem_clock_mono(p->clock);
+        if (rate <= 0) {
+                p->tokens_t = now;
+                return;
+        }
+        double cap = bucket_cap(p);
+        p->tokens += (double)(now - p->tokens_t) * rate / 1e9;
+        if (p->tokens > cap)
+                p->tokens = cap;
+        p->tokens_t = now;
+}
+
+/* Send while the window allows: first the backlog lane, within the replay
+ * rate and its share of the window (so it progresses even when live data
+ * alone would fill the link), then the live lane in every slot left (at
+ * least a quarter of the window is never taken by the backlog). */
+static void pump(mqtt_pub *p) {
+        refill(p);
+        bool limited = p->conf->replay.max_rate > 0;
+        while (p->state == ST_CONNECTED && p->inflight < p->max_inflight &&
+               p->inflight_backlog < p->max_backlog_inflight && (!limited || p->tokens >= 1)) {
+                if (send_one(p, true) <= 0)
+                        break;
+                if (limited)
+                        p->tokens -= 1;
+        }
+        while (p->state == ST_CONNECTED && p->inflight < p->max_inflight)
+                if (send_one(p, false) <= 0)
+                        break;
 }
 
 static int read_password(const char *path, char **ret, char *errbuf, size_t errlen) {
@@ -931,10 +1041,10 @@ static void on_tick(dcem_loop *l, uint64_t id, void *ud) {
                 (void)start_connect(p);
         drain_events(p);
         pump(p);
-        if (now - p->rate_t0 >= 5 * DCEM_NS_PER_S) {
-                p->replay_rate = (double)(p->st.acked - p->rate_acked0) * 1e9 / (double)(now - p->rate_t0);
+        if (now - p->rate_t0 >= 2 * DCEM_NS_PER_S) {
+                p->replay_rate = (double)(p->replay_acked - p->rate_acked0) * 1e9 / (double)(now - p->rate_t0);
                 p->rate_t0 = now;
-                p->rate_acked0 = p->st.acked;
+                p->rate_acked0 = p->replay_acked;
         }
         if (dcem_loop_add_timer(l, now + TICK_NS, on_tick, p, &p->tick_timer) < 0)
                 p->tick_timer = 0;
@@ -1051,6 +1161,8 @@ static int mqtt_init(const dcem_publisher_env *env, const void *conf, void **ret
         p->conf = c;
         p->reconnect_at = INT64_MAX;
         p->max_inflight = (uint64_t)c->max_inflight;
+        /* A quarter of the window (at least one slot) is kept for live data. */
+        p->max_backlog_inflight = p->max_inflight > 1 ? p->max_inflight - (p->max_inflight + 3) / 4 : 1;
         p->start_utc = dcem_clock_utc(p->clock);
         p->rng = (uint64_t)dcem_clock_mono(p->clock) ^ ((uint64_t)getpid() << 32) ^ (uint64_t)p->start_utc;
         p->rate_t0 = dcem_clock_mono(p->clock);
@@ -1116,6 +1228,19 @@ static int mqtt_init(const dcem_publisher_env *env, const void *conf, void **ret
                 log_notice("mqtt: spool %s: %" PRIu64 " messages to replay, %" PRIu64 " bytes of a torn record cut",
                            dir, ss.records, ss.truncated_bytes);
         seq_load(p);
+
+        /* The MQTT 5 user property of replayed messages, built by hand on
+         * static storage: paho deep-copies message properties, and its
+         * MQTTProperties_add/free pair leaks through paho's heap tracker. */
+        p->replay_prop.identifier = MQTTPROPERTY_CODE_USER_PROPERTY;
+        p->replay_prop.value.data.data = (char *)"dcem-replay";
+        p->replay_prop.value.data.len = (int)strlen("dcem-replay");
+        p->replay_prop.value.value.data = (char *)"1";
+        p->replay_prop.value.value.len = 1;
+        p->replay_props.count = 1;
+        p->replay_props.max_count = 1;
+        p->replay_props.length = 1 + 2 + (int)strlen("dcem-replay") + 2 + 1;
+        p->replay_props.array = &p->replay_prop;
 
         /* The client. */
         r = client_create(p, errbuf, errlen);
@@ -1296,24 +1421,29 @@ void dcem_mqtt_get_stats(void *state, dcem_mqtt_stats *ret) {
         *ret = p->st;
         ret->connected = p->state == ST_CONNECTED;
         ret->inflight = p->inflight;
-        ret->backlog = dcem_spool_backlog(p->spool);
+        /* Connected: the backlog lane's records not yet acknowledged; not
+         * connected: everything held (all of it is replayed at the next
+         * connection). */
+        ret->backlog = dcem_spool_pending(p->spool, 0, p->state == ST_CONNECTED ? p->boundary : UINT64_MAX);
         ret->spool_records = ss.records;
         ret->spool_bytes = ss.bytes;
         ret->spool_dropped_records = ss.dropped_records;
         ret->spool_dropped_bytes = ss.dropped_bytes;
         ret->spool_truncated_bytes = ss.truncated_bytes;
+        ret->replayed = p->replay_acked;
         ret->replay_rate = p->replay_rate;
 }
 
 int dcem_mqtt_stats_json(void *state, char *buf, size_t size) {
         dcem_mqtt_stats s;
         dcem_mqtt_get_stats(state, &s);
-        json_t *o = json_pack("{s:{s:b,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:f,s:{s:I,s:I,s:I,s:I,s:I,s:I}}}", "mqtt",
+        json_t *o = json_pack("{s:{s:b,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:f,s:{s:I,s:I,s:I,s:I,s:I,s:I}}}", "mqtt",
                               "connected", s.connected, "connects", (json_int_t)s.connects, "connect_failures",
                               (json_int_t)s.connect_failures, "connection_lost", (json_int_t)s.connection_lost, "sent",
                               (json_int_t)s.sent, "acked", (json_int_t)s.acked, "send_failures",
                               (json_int_t)s.send_failures, "refused", (json_int_t)s.refused, "inflight",
-                              (json_int_t)s.inflight, "replay_rate", s.replay_rate, "spool", "records",
+                              (json_int_t)s.inflight, "replayed", (json_int_t)s.replayed, "replay_rate",
+                              s.replay_rate, "spool", "records",
                               (json_int_t)s.spool_records, "bytes", (json_int_t)s.spool_bytes, "backlog",
                               (json_int_t)s.backlog, "dropped_records", (json_int_t)s.spool_dropped_records,
                               "dropped_bytes", (json_int_t)s.spool_dropped_bytes, "truncated_bytes",
@@ -1341,7 +1471,7 @@ static int mqtt_flush(void *state) {
                 return r;
         drain_events(p);
         pump(p);
-        if (p->state == ST_CONNECTED && (p->inflight > 0 || dcem_spool_backlog(p->spool) > 0))
+        if (p->state == ST_CONNECTED && (p->inflight > 0 || dcem_spool_pending(p->spool, 0, UINT64_MAX) > 0))
                 return -EAGAIN;
         return 0;
 }
@@ -1421,6 +1551,9 @@ static size_t mqtt_counters(void *state, dcem_counter *ret, size_t max) {
                 { "connects", (double)st.connects, DCEM_KIND_COUNTER },
                 { "connection_lost", (double)st.connection_lost, DCEM_KIND_COUNTER },
                 { "acked", (double)st.acked, DCEM_KIND_COUNTER },
+                { "backlog", (double)st.backlog, DCEM_KIND_GAUGE },
+                { "replay_rate", st.replay_rate, DCEM_KIND_GAUGE },
+                { "inflight", (double)st.inflight, DCEM_KIND_GAUGE },
                 { "spool_records", (double)st.spool_records, DCEM_KIND_GAUGE },
                 { "spool_bytes", (double)st.spool_bytes, DCEM_KIND_GAUGE },
                 { "spool_dropped_records", (double)st.spool_dropped_records, DCEM_KIND_COUNTER },

@@ -18,9 +18,11 @@
 #include <zlib.h>
 
 #define SEG_MAGIC "DCEMSPL1"
-#define ACK_MAGIC "DCEMACK1"
+#define ACK_MAGIC1 "DCEMACK1" /* cursor only (older spools) */
+#define ACK_MAGIC2 "DCEMACK2" /* cursor, next id, acknowledged ranges */
 #define ACK_FILE "ack"
 #define ACK_TMP "ack.tmp"
+#define ACK_HDR 32u           /* magic, ack_next, next_id, nranges, reserved */
 #define SEG_MIN (4u << 10)
 #define SEG_MAX (16u << 20)
 
@@ -31,6 +33,11 @@ typedef struct seg {
         bool dirty;                 /* written since the last fsync */
         bool sealed;                /* takes no more appends (corrupt tail seen) */
 } seg;
+
+/* Acknowledged ids [a, b) above the cursor. */
+typedef struct range {
+        uint64_t a, b;
+} range;
 
 struct dcem_spool {
         char *dir;
@@ -43,16 +50,17 @@ struct dcem_spool {
         seg *segs;                  /* oldest first; the last one takes appends */
         size_t nseg, segcap;
         uint64_t total_bytes;
+        uint64_t gen;               /* bumped when a segment goes or shrinks */
 
         uint64_t next_id;
         uint64_t ack_next;
         uint64_t ack_persisted;
-        uint8_t *ackbits;           /* DCEM_SPOOL_ACK_WINDOW bits, by id % window */
+        range *acked;               /* sorted, disjoint, not touching, all above ack_next */
+        size_t nacked, ackedcap;
+        bool acked_dirty;           /* ranges changed since the last persist */
         uint64_t held;              /* records in [ack_next, next_id) not acked nor dropped */
 
-        uint64_t read_id;           /* next record to read */
-        uint64_t read_seg_first;    /* first_id of the segment read_off refers to */
-        uint64_t read_off;
+        dcem_spool_cursor rd;       /* the cursor of dcem_spool_read */
 
         bool dirty, dir_dirty;
         int64_t dirty_since;
@@ -74,18 +82,97 @@ static uint32_t rec_crc(const uint8_t lenle[4], const void *data, size_t len) {
         return (uint32_t)c;
 }
 
-static bool bit_get(const dcem_spool *s, uint64_t id) {
-        if (id < s->ack_next || id - s->ack_next >= DCEM_SPOOL_ACK_WINDOW)
-                return false; /* acks beyond the window are refused */
-        uint64_t i = id % DCEM_SPOOL_ACK_WINDOW;
-        return s->ackbits[i / 8] & (1u << (i % 8));
+/* --- the set of acknowledged ids above the cursor --- */
+
+/* Index of the first range with b > id (nacked if none). */
+static size_t acked_find(const dcem_spool *s, uint64_t id) {
+        size_t lo = 0, hi = s->nacked;
+        while (lo < hi) {
+                size_t mid = lo + (hi - lo) / 2;
+                if (s->acked[mid].b > id)
+                        hi = mid;
+                else
+                        lo = mid + 1;
+        }
+        return lo;
 }
-static void bit_set(dcem_spool *s, uint64_t id, bool on) {
-        uint64_t i = id % DCEM_SPOOL_ACK_WINDOW;
-        if (on)
-                s->ackbits[i / 8] |= (uint8_t)(1u << (i % 8));
-        else
-                s->ackbits[i / 8] &= (uint8_t)~(1u << (i % 8));
+
+static bool is_acked(const dcem_spool *s, uint64_t id) {
+        if (id < s->ack_next)
+                return true;
+        size_t i = acked_find(s, id);
+        return i < s->nacked && s->acked[i].a <= id;
+}
+
+/* Add [a, b) (a < b) to the set, merging neighbours. 0 or -ENOMEM. */
+static int acked_add(dcem_spool *s, uint64_t a, uint64_t b) {
+        size_t i = acked_find(s, a > 0 ? a - 1 : 0); /* a range ending at a touches */
+        if (i < s->nacked && s->acked[i].b < a)
+                i++;
+        if (i < s->nacked && s->acked[i].a <= b) { /* overlaps or touches: merge */
+                if (a < s->acked[i].a)
+                        s->acked[i].a = a;
+                if (b > s->acked[i].b)
+                        s->acked[i].b = b;
+                size_t j = i + 1;
+                while (j < s->nacked && s->acked[j].a <= s->acked[i].b) {
+                        if (s->acked[j].b > s->acked[i].b)
+                                s->acked[i].b = s->acked[j].b;
+                        j++;
+                }
+                if (j > i + 1) {
+                        memmove(s->acked + i + 1, s->acked + j, (s->nacked - j) * sizeof(range));
+                        s->nacked -= j - i - 1;
+                }
+                s->acked_dirty = true;
+                return 0;
+        }
+        if (s->nacked == s->ackedcap) {
+                size_t nc = s->ackedcap ? s->ackedcap * 2 : 16;
+                range *n = realloc(s->acked, nc * sizeof(range));
+                if (!n)
+                        return -ENOMEM;
+                s->acked = n;
+                s->ackedcap = nc;
+        }
+        memmove(s->acked + i + 1, s->acked + i, (s->nacked - i) * sizeof(range));
+        s->acked[i] = (range){ a, b };
+        s->nacked++;
+        s->acked_dirty = true;
+        return 0;
+}
+
+/* Forget ranges below the cursor. */
+static void acked_prune(dcem_spool *s) {
+        size_t k = 0;
+        while (k < s->nacked && s->acked[k].b <= s->ack_next)
+                k++;
+        if (k > 0) {
+                memmove(s->acked, s->acked + k, (s->nacked - k) * sizeof(range));
+                s->nacked -= k;
+                s->acked_dirty = true;
+        }
+        if (s->nacked > 0 && s->acked[0].a < s->ack_next)
+                s->acked[0].a = s->ack_next;
+}
+
+/* How many ids of [a, b) are acknowledged (the cursor included). */
+static uint64_t acked_count(const dcem_spool *s, uint64_t a, uint64_t b) {
+        if (a >= b)
+                return 0;
+        uint64_t n = 0;
+        if (a < s->ack_next) {
+                uint64_t e = b < s->ack_next ? b : s->ack_next;
+                n += e - a;
+                a = e;
+        }
+        for (size_t i = acked_find(s, a); i < s->nacked && s->acked[i].a < b; i++) {
+                uint64_t x = s->acked[i].a > a ? s->acked[i].a : a;
+                uint64_t y = s->acked[i].b < b ? s->acked[i].b : b;
+                if (y > x)
+                        n += y - x;
+        }
+        return n;
 }
 
 /* pread exactly len bytes: 0, -EIO on a short read (end of file), -errno. */
@@ -107,12 +194,34 @@ static int pread_full(int fd, void *buf, size_t len, uint64_t off) {
         return 0;
 }
 
+/* Index of the first segment with next_id > id (nseg if none); segments
+ * are sorted by id and do not overlap. */
+static size_t seg_after(const dcem_spool *s, uint64_t id) {
+        size_t lo = 0, hi = s->nseg;
+        while (lo < hi) {
+                size_t mid = lo + (hi - lo) / 2;
+                if (s->segs[mid].next_id > id)
+                        hi = mid;
+                else
+                        lo = mid + 1;
+        }
+        return lo;
+}
+
 /* Index of the segment holding id, or -1. */
 static ssize_t seg_of(const dcem_spool *s, uint64_t id) {
-        for (size_t i = 0; i < s->nseg; i++)
-                if (id >= s->segs[i].first_id && id < s->segs[i].next_id)
-                        return (ssize_t)i;
+        size_t k = seg_after(s, id);
+        if (k < s->nseg && id >= s->segs[k].first_id)
+                return (ssize_t)k;
         return -1;
+}
+
+/* First id at or after id that lies in a segment (next_id if none). */
+static uint64_t next_held_id(const dcem_spool *s, uint64_t id) {
+        size_t k = seg_after(s, id);
+        if (k < s->nseg)
+                return s->segs[k].first_id > id ? s->segs[k].first_id : id;
+        return s->next_id > id ? s->next_id : id;
 }
 
 /* Check the record at off of segment g: 0 and its payload length, -EBADMSG
@@ -139,11 +248,10 @@ static int rec_check(const dcem_spool *s, const seg *g, uint64_t off, uint8_t *b
         return 0;
 }
 
-/* Offset of record id in segment g by walking the lengths (trusting what
- * recovery or our own appends verified). */
-static int seek_in(const dcem_spool *s, const seg *g, uint64_t id, uint64_t *ret_off) {
-        uint64_t off = DCEM_SPOOL_SEG_HDR;
-        for (uint64_t k = g->first_id; k < id; k++) {
+/* Offset of record id in segment g by walking the lengths from record from
+ * at offset off (trusting what recovery or our own appends verified). */
+static int walk_to(const dcem_spool *s, const seg *g, uint64_t from, uint64_t off, uint64_t id, uint64_t *ret_off) {
+        for (uint64_t k = from; k < id; k++) {
                 uint32_t len;
                 int r = rec_check(s, g, off, NULL, &len);
                 if (r < 0)
@@ -154,43 +262,86 @@ static int seek_in(const dcem_spool *s, const seg *g, uint64_t id, uint64_t *ret
         return 0;
 }
 
+/* The ack file: magic "DCEMACK2", u64 ack_next, u64 next_id, u32 ranges,
+ * u32 0, ranges (u64 a, u64 b), u32 crc32 of all before. At most
+ * DCEM_SPOOL_ACK_RANGES ranges are kept (the lowest): acknowledgements not
+ * persisted only cause duplicates after a crash. */
 static int write_ack_file(dcem_spool *s) {
-        uint8_t b[24];
-        memcpy(b, ACK_MAGIC, 8);
+        size_t n = s->nacked < DCEM_SPOOL_ACK_RANGES ? s->nacked : DCEM_SPOOL_ACK_RANGES;
+        size_t len = ACK_HDR + n * 16 + 4;
+        uint8_t *b = malloc(len);
+        if (!b)
+                return -ENOMEM;
+        memcpy(b, ACK_MAGIC2, 8);
         put64(b + 8, s->ack_next);
-        put32(b + 16, (uint32_t)crc32(crc32(0L, Z_NULL, 0), b, 16));
-        put32(b + 20, 0);
+        put64(b + 16, s->next_id);
+        put32(b + 24, (uint32_t)n);
+        put32(b + 28, 0);
+        for (size_t i = 0; i < n; i++) {
+                put64(b + ACK_HDR + 16 * i, s->acked[i].a);
+                put64(b + ACK_HDR + 16 * i + 8, s->acked[i].b);
+        }
+        put32(b + len - 4, (uint32_t)crc32(crc32(0L, Z_NULL, 0), b, (uInt)(len - 4)));
         int fd = openat(s->dirfd, ACK_TMP, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-        if (fd < 0)
-                return -errno;
         int r = 0;
-        if (write(fd, b, sizeof b) != (ssize_t)sizeof b)
-                r = errno ? -errno : -EIO;
-        if (r == 0 && fsync(fd) < 0)
+        if (fd < 0)
                 r = -errno;
-        close(fd);
+        else {
+                ssize_t w = write(fd, b, len);
+                if (w != (ssize_t)len)
+                        r = w < 0 ? -errno : -EIO;
+                if (r == 0 && fsync(fd) < 0)
+                        r = -errno;
+                close(fd);
+        }
+        free(b);
         if (r == 0 && renameat(s->dirfd, ACK_TMP, s->dirfd, ACK_FILE) < 0)
                 r = -errno;
         if (r == 0 && fsync(s->dirfd) < 0)
                 r = -errno;
         if (r == 0) {
                 s->ack_persisted = s->ack_next;
+                s->acked_dirty = false;
                 s->last_ack_persist = dcem_clock_mono(s->clock);
         }
         return r;
 }
 
-static uint64_t read_ack_file(int dirfd) {
-        uint8_t b[24];
-        int fd = openat(dirfd, ACK_FILE, O_RDONLY | O_CLOEXEC);
+/* Load the ack file into s (ack_next, a floor for next_id, ranges). A
+ * missing or bad file leaves everything at 0: replay everything
+ * (duplicates, no loss). */
+static void read_ack_file(dcem_spool *s, uint64_t *ret_next_floor) {
+        *ret_next_floor = 0;
+        int fd = openat(s->dirfd, ACK_FILE, O_RDONLY | O_CLOEXEC);
         if (fd < 0)
-                return 0;
-        ssize_t n = read(fd, b, sizeof b);
+                return;
+        size_t cap = ACK_HDR + (size_t)DCEM_SPOOL_ACK_RANGES * 16 + 4;
+        uint8_t *b = malloc(cap + 1);
+        ssize_t n = b ? read(fd, b, cap + 1) : -1;
         close(fd);
-        if (n != (ssize_t)sizeof b || memcmp(b, ACK_MAGIC, 8) != 0 ||
-            get32(b + 16) != (uint32_t)crc32(crc32(0L, Z_NULL, 0), b, 16))
-                return 0; /* no or bad cursor: replay everything (duplicates, no loss) */
-        return get64(b + 8);
+        if (n == 24 && memcmp(b, ACK_MAGIC1, 8) == 0 &&
+            get32(b + 16) == (uint32_t)crc32(crc32(0L, Z_NULL, 0), b, 16)) {
+                s->ack_next = get64(b + 8);
+                *ret_next_floor = s->ack_next;
+        } else if (n >= (ssize_t)ACK_HDR + 4 && n <= (ssize_t)cap && memcmp(b, ACK_MAGIC2, 8) == 0 &&
+                   get32(b + n - 4) == (uint32_t)crc32(crc32(0L, Z_NULL, 0), b, (uInt)(n - 4))) {
+                uint64_t ack = get64(b + 8), next = get64(b + 16);
+                uint32_t nr = get32(b + 24);
+                if ((size_t)n == ACK_HDR + (size_t)nr * 16 + 4 && ack <= next) {
+                        /* Ranges must be sorted, non-empty, above the cursor,
+                         * below next_id; a bad one ends the list. */
+                        uint64_t prev = ack;
+                        s->ack_next = ack;
+                        *ret_next_floor = next;
+                        for (uint32_t i = 0; i < nr; i++) {
+                                uint64_t a = get64(b + ACK_HDR + 16 * i), e = get64(b + ACK_HDR + 16 * i + 8);
+                                if (a < prev || a >= e || e > next || acked_add(s, a, e) < 0)
+                                        break;
+                                prev = e;
+                        }
+                }
+        }
+        free(b);
 }
 
 static void seg_name(char buf[64], uint64_t first_id) {
@@ -208,53 +359,82 @@ static void seg_remove(dcem_spool *s, size_t i) {
         memmove(s->segs + i, s->segs + i + 1, (s->nseg - i - 1) * sizeof(seg));
         s->nseg--;
         s->dir_dirty = true;
+        s->gen++;
 }
 
-/* Move ack_next past acknowledged ids and gaps between segments. */
+/* Move ack_next past acknowledged ids and ids in no segment. */
 static void ack_advance(dcem_spool *s) {
         for (;;) {
                 if (s->ack_next >= s->next_id)
                         break;
-                if (seg_of(s, s->ack_next) < 0) {
-                        uint64_t to = s->next_id;
-                        for (size_t i = 0; i < s->nseg; i++)
-                                if (s->segs[i].first_id > s->ack_next) {
-                                        to = s->segs[i].first_id;
-                                        break;
-                                }
-                        for (uint64_t k = s->ack_next; k < to && k < s->ack_next + DCEM_SPOOL_ACK_WINDOW; k++)
-                                bit_set(s, k, false);
+                uint64_t to = next_held_id(s, s->ack_next);
+                if (to > s->ack_next) {
                         s->ack_next = to;
                         continue;
                 }
-                if (!bit_get(s, s->ack_next))
-                        break;
-                bit_set(s, s->ack_next, false);
-                s->ack_next++;
+                if (s->nacked > 0 && s->acked[0].a <= s->ack_next) {
+                        s->ack_next = s->acked[0].b;
+                        acked_prune(s);
+                        continue;
+                }
+                break;
         }
+        acked_prune(s);
 }
 
-/* Delete segments fully below the ack cursor, except the last (appendable)
- * one unless it is full. The cursor is persisted first, so after a crash the
- * ids go on from it. */
+/* Whether every record of g is acknowledged. */
+static bool seg_done(const dcem_spool *s, const seg *g) {
+        return acked_count(s, g->first_id, g->next_id) == g->next_id - g->first_id;
+}
+
+/* Whether segment i can go: all its records acknowledged, and it is not
+ * the last (appendable) one unless that is sealed or half full. */
+static bool seg_deletable(const dcem_spool *s, size_t i) {
+        const seg *g = &s->segs[i];
+        if (i + 1 == s->nseg && !g->sealed && g->size < s->segment_bytes / 2)
+                return false;
+        return seg_done(s, g);
+}
+
+/* Delete segment i if it can go. The ack file (cursor, next id, ranges) is
+ * persisted first, so after a crash ids go on from it and the deleted
+ * records are not expected. 1 deleted, 0 kept, -errno. */
+static int maybe_drop(dcem_spool *s, size_t i) {
+        if (i >= s->nseg || !seg_deletable(s, i))
+                return 0;
+        int r = write_ack_file(s);
+        if (r < 0)
+                return r;
+        seg_remove(s, i);
+        return 1;
+}
+
+/* Delete every segment that can go (a full scan: after recovery-time
+ * events; acknowledgements use drop_after_ack). */
 static int drop_acked_segments(dcem_spool *s) {
-        bool persisted = false;
-        while (s->nseg > 0 && s->segs[0].next_id <= s->ack_next &&
-               (s->nseg > 1 || s->segs[0].sealed || s->segs[0].size >= s->segment_bytes / 2)) {
-                if (!persisted) {
-                        int r = write_ack_file(s);
-                        if (r < 0)
-                                return r;
-                        persisted = true;
-                }
-                seg_remove(s, 0);
+        for (size_t i = 0; i < s->nseg;) {
+                int r = maybe_drop(s, i);
+                if (r < 0)
+                        return r;
+                if (r == 0)
+                        i++;
         }
         return 0;
 }
 
-static void fix_read_cursor(dcem_spool *s) {
-        if (s->read_id < s->ack_next)
-                s->read_id = s->ack_next;
+/* After acknowledging an id of segment gi: only that segment, the oldest
+ * ones (the cursor moved) and the one before the last (kept while it was
+ * the last) can have become deletable. O(log) per acknowledgement. */
+static int drop_after_ack(dcem_spool *s, size_t gi) {
+        int r = maybe_drop(s, gi);
+        if (r < 0)
+                return r;
+        while ((r = maybe_drop(s, 0)) > 0)
+                ;
+        if (r < 0)
+                return r;
+        r = s->nseg >= 2 ? maybe_drop(s, s->nseg - 2) : 0;
+        return r < 0 ? r : 0;
 }
 
 int dcem_spool_ack(dcem_spool *s, uint64_t id) {
@@ -262,15 +442,16 @@ int dcem_spool_ack(dcem_spool *s, uint64_t id) {
                 return -EINVAL;
         if (id < s->ack_next)
                 return 0;
-        if (id - s->ack_next >= DCEM_SPOOL_ACK_WINDOW)
-                return -ERANGE;
-        if (seg_of(s, id) < 0 || bit_get(s, id))
+        ssize_t gi = seg_of(s, id);
+        if (gi < 0 || is_acked(s, id))
                 return 0; /* dropped or acked already */
-        bit_set(s, id, true);
+        int r = acked_add(s, id, id + 1);
+        if (r < 0)
+                return r;
         s->st.acked++;
         s->held--;
         ack_advance(s);
-        return drop_acked_segments(s);
+        return drop_after_ack(s, (size_t)gi);
 }
 
 /* Drop the oldest segment to make room: its unacknowledged records are lost
@@ -282,7 +463,7 @@ static int drop_oldest(dcem_spool *s) {
                 uint32_t len;
                 if (rec_check(s, g, off, NULL, &len) < 0)
                         break;
-                if (id >= s->ack_next && !bit_get(s, id)) {
+                if (!is_acked(s, id)) {
                         s->st.dropped_records++;
                         s->st.dropped_bytes += len;
                         s->held--;
@@ -291,13 +472,9 @@ static int drop_oldest(dcem_spool *s) {
         }
         uint64_t end = g->next_id;
         seg_remove(s, 0);
-        if (s->ack_next < end) {
-                for (uint64_t k = s->ack_next; k < end && k < s->ack_next + DCEM_SPOOL_ACK_WINDOW; k++)
-                        bit_set(s, k, false);
+        if (s->ack_next < end)
                 s->ack_next = end;
-        }
         ack_advance(s);
-        fix_read_cursor(s);
         return 0;
 }
 
@@ -422,72 +599,93 @@ int dcem_spool_append(dcem_spool *s, const void *data, size_t len, uint64_t *ret
         return 0;
 }
 
-int dcem_spool_read(dcem_spool *s, void *buf, size_t cap, uint64_t *ret_id, size_t *ret_len) {
+void dcem_spool_cursor_init(const dcem_spool *s, dcem_spool_cursor *c, uint64_t from) {
+        *c = (dcem_spool_cursor){ .id = from < s->ack_next ? s->ack_next : from };
+}
+
+/* A record of g failed its check while reading (corrupted after it was
+ * written): the rest of g is unreadable. Count what was held there as
+ * dropped and seal g at id. */
+static void seal_at(dcem_spool *s, seg *g, uint64_t id) {
+        for (uint64_t k = id; k < g->next_id; k++)
+                if (!is_acked(s, k)) {
+                        s->st.dropped_records++;
+                        s->held--;
+                }
+        g->next_id = id;
+        g->sealed = true;
+        s->gen++;
+        ack_advance(s);
+        (void)drop_acked_segments(s);
+}
+
+int dcem_spool_read_cursor(dcem_spool *s, dcem_spool_cursor *c, uint64_t end, void *buf, size_t cap,
+                           uint64_t *ret_id, size_t *ret_len) {
         for (;;) {
-                fix_read_cursor(s);
-                if (s->read_id >= s->next_id)
+                if (c->id < s->ack_next)
+                        c->id = s->ack_next;
+                if (c->id >= end || c->id >= s->next_id)
                         return -ENOENT;
-                ssize_t i = seg_of(s, s->read_id);
-                if (i < 0) { /* in a gap: to the next segment */
-                        uint64_t to = s->next_id;
-                        for (size_t k = 0; k < s->nseg; k++)
-                                if (s->segs[k].first_id > s->read_id) {
-                                        to = s->segs[k].first_id;
-                                        break;
-                                }
-                        s->read_id = to;
+                size_t k = acked_find(s, c->id);
+                if (k < s->nacked && s->acked[k].a <= c->id) { /* acknowledged already: skip */
+                        c->id = s->acked[k].b;
+                        continue;
+                }
+                ssize_t i = seg_of(s, c->id);
+                if (i < 0) { /* dropped or deleted: to the next segment */
+                        c->id = next_held_id(s, c->id);
                         continue;
                 }
                 seg *g = &s->segs[i];
-                if (s->read_seg_first != g->first_id || s->read_off == 0) {
-                        uint64_t off;
-                        int r = seek_in(s, g, s->read_id, &off);
-                        if (r < 0)
-                                return r;
-                        s->read_seg_first = g->first_id;
-                        s->read_off = off;
+                uint64_t off;
+                bool hint = c->hint_gen == s->gen && c->hint_seg == g->first_id && c->hint_off != 0 &&
+                            c->hint_id <= c->id;
+                int r = walk_to(s, g, hint ? c->hint_id : g->first_id, hint ? c->hint_off : DCEM_SPOOL_SEG_HDR,
+                                c->id, &off);
+                if (r == -EBADMSG) {
+                        seal_at(s, g, c->id);
+                        continue;
                 }
+                if (r < 0)
+                        return r;
+                c->hint_gen = s->gen;
+                c->hint_seg = g->first_id;
+                c->hint_id = c->id;
+                c->hint_off = off;
                 uint8_t h[DCEM_SPOOL_REC_HDR];
-                int r = pread_full(g->fd, h, sizeof h, s->read_off);
+                r = pread_full(g->fd, h, sizeof h, off);
                 if (r < 0 && r != -EIO)
                         return r;
                 uint32_t len = r == 0 ? get32(h) : UINT32_MAX;
                 if (r == 0 && len <= s->max_record && len > cap)
                         return -ENOBUFS;
-                r = r == 0 ? rec_check(s, g, s->read_off, buf, &len) : -EBADMSG;
+                r = r == 0 ? rec_check(s, g, off, buf, &len) : -EBADMSG;
                 if (r == -EBADMSG) {
-                        /* Corrupted after it was written: the rest of this
-                         * segment is unreadable. Count it dropped, seal the
-                         * segment there, move on. */
-                        for (uint64_t k = s->read_id; k < g->next_id; k++)
-                                if (k >= s->ack_next && !bit_get(s, k)) {
-                                        s->st.dropped_records++;
-                                        s->held--;
-                                }
-                        g->next_id = s->read_id;
-                        g->sealed = true;
-                        ack_advance(s);
-                        (void)drop_acked_segments(s);
+                        seal_at(s, g, c->id);
                         continue;
                 }
                 if (r < 0)
                         return r;
-                *ret_id = s->read_id;
+                *ret_id = c->id;
                 *ret_len = len;
-                s->read_id++;
-                s->read_off += DCEM_SPOOL_REC_HDR + len;
+                c->id++;
+                c->hint_id = c->id;
+                c->hint_off = off + DCEM_SPOOL_REC_HDR + len;
                 return 0;
         }
 }
 
+int dcem_spool_read(dcem_spool *s, void *buf, size_t cap, uint64_t *ret_id, size_t *ret_len) {
+        return dcem_spool_read_cursor(s, &s->rd, UINT64_MAX, buf, cap, ret_id, ret_len);
+}
+
 void dcem_spool_rewind(dcem_spool *s) {
-        s->read_id = s->ack_next;
-        s->read_off = 0; /* re-seek */
+        dcem_spool_cursor_init(s, &s->rd, s->ack_next);
 }
 
 int dcem_spool_sync(dcem_spool *s) {
         int r = do_sync(s);
-        if (s->ack_persisted != s->ack_next) {
+        if (s->ack_persisted != s->ack_next || s->acked_dirty) {
                 int q = write_ack_file(s);
                 if (r == 0)
                         r = q;
@@ -500,7 +698,7 @@ int dcem_spool_tick(dcem_spool *s) {
         int r = 0;
         if (s->dirty && now - s->dirty_since >= s->fsync_ns)
                 r = do_sync(s);
-        if (s->ack_persisted != s->ack_next && now - s->last_ack_persist >= s->fsync_ns) {
+        if ((s->ack_persisted != s->ack_next || s->acked_dirty) && now - s->last_ack_persist >= s->fsync_ns) {
                 int q = write_ack_file(s);
                 if (r == 0)
                         r = q;
@@ -515,13 +713,30 @@ void dcem_spool_get_stats(const dcem_spool *s, dcem_spool_stats *ret) {
         ret->segments = s->nseg;
         ret->next_id = s->next_id;
         ret->ack_next = s->ack_next;
-        ret->read_next = s->read_id < s->ack_next ? s->ack_next : s->read_id;
+        ret->read_next = s->rd.id < s->ack_next ? s->ack_next : s->rd.id;
+        ret->acked_ranges = s->nacked;
+}
+
+uint64_t dcem_spool_pending(const dcem_spool *s, uint64_t from, uint64_t to) {
+        if (from < s->ack_next)
+                from = s->ack_next;
+        if (to > s->next_id)
+                to = s->next_id;
+        uint64_t n = 0;
+        for (size_t i = 0; i < s->nseg && from < to; i++) {
+                uint64_t a = s->segs[i].first_id > from ? s->segs[i].first_id : from;
+                uint64_t b = s->segs[i].next_id < to ? s->segs[i].next_id : to;
+                if (b > a)
+                        n += (b - a) - acked_count(s, a, b);
+        }
+        return n;
 }
 
 uint64_t dcem_spool_backlog(const dcem_spool *s) {
-        uint64_t r = s->read_id < s->ack_next ? s->ack_next : s->read_id;
-        return s->next_id > r ? s->next_id - r : 0;
+        return dcem_spool_pending(s, s->rd.id, UINT64_MAX);
 }
+
+uint64_t dcem_spool_next_id(const dcem_spool *s) { return s->next_id; }
 
 uint32_t dcem_spool_max_record(const dcem_spool *s) { return s->max_record; }
 
@@ -599,7 +814,7 @@ static int recover_one(dcem_spool *s, uint64_t first, bool last, uint8_t *buf) {
                 s->dirty = true;
                 s->dirty_since = dcem_clock_mono(s->clock);
         }
-        if (g.next_id <= s->ack_next || (g.next_id == g.first_id && !last)) {
+        if ((g.next_id > g.first_id && seg_done(s, &g)) || (g.next_id == g.first_id && !last)) {
                 /* Fully acknowledged (the process died before deleting
                  * it), or an empty middle segment. */
                 close(fd);
@@ -622,7 +837,7 @@ static int recover_one(dcem_spool *s, uint64_t first, bool last, uint8_t *buf) {
         return 0;
 }
 
-static int recover(dcem_spool *s, char *errbuf, size_t errlen) {
+static int recover(dcem_spool *s, uint64_t next_floor, char *errbuf, size_t errlen) {
         int dfd = dup(s->dirfd);
         if (dfd < 0)
                 return -errno;
@@ -669,19 +884,15 @@ static int recover(dcem_spool *s, char *errbuf, size_t errlen) {
         free(ids);
         if (r < 0)
                 return r;
-        uint64_t end = s->ack_next;
+        uint64_t end = s->ack_next > next_floor ? s->ack_next : next_floor;
         if (s->nseg > 0 && s->segs[s->nseg - 1].next_id > end)
                 end = s->segs[s->nseg - 1].next_id;
         s->next_id = end;
-        if (s->nseg > 0 && s->ack_next < s->segs[0].first_id)
-                s->ack_next = s->segs[0].first_id;
+        ack_advance(s);
         for (size_t i = 0; i < s->nseg; i++) {
-                uint64_t from = s->segs[i].first_id > s->ack_next ? s->segs[i].first_id : s->ack_next;
-                if (s->segs[i].next_id > from)
-                        s->held += s->segs[i].next_id - from;
+                s->held += dcem_spool_pending(s, s->segs[i].first_id, s->segs[i].next_id);
                 s->st.recovered_records += s->segs[i].next_id - s->segs[i].first_id;
         }
-        ack_advance(s);
         return 0;
 }
 
@@ -725,14 +936,13 @@ int dcem_spool_open(const char *dir, const dcem_spool_opts *opts, const dcem_clo
         if (!s)
                 return -ENOMEM;
         s->dir = strdup(dir);
-        s->ackbits = calloc(DCEM_SPOOL_ACK_WINDOW / 8, 1);
         s->clock = clock;
         s->max_bytes = o.max_bytes;
         s->segment_bytes = o.segment_bytes;
         s->max_record = o.max_record;
         s->fsync_ns = o.fsync_interval_ns;
         s->dirfd = -1;
-        if (!s->dir || !s->ackbits) {
+        if (!s->dir) {
                 dcem_spool_close(s);
                 return -ENOMEM;
         }
@@ -743,17 +953,19 @@ int dcem_spool_open(const char *dir, const dcem_spool_opts *opts, const dcem_clo
                 dcem_spool_close(s);
                 return r;
         }
-        s->ack_next = read_ack_file(s->dirfd);
+        uint64_t next_floor;
+        read_ack_file(s, &next_floor);
         s->ack_persisted = s->ack_next;
+        s->acked_dirty = false;
         s->last_ack_persist = dcem_clock_mono(clock);
-        int r = recover(s, errbuf, errlen);
+        int r = recover(s, next_floor, errbuf, errlen);
         if (r < 0) {
                 if (errlen && !errbuf[0])
                         snprintf(errbuf, errlen, "spool %s: %s", dir, strerror(-r));
                 dcem_spool_close(s);
                 return r;
         }
-        s->read_id = s->ack_next;
+        dcem_spool_cursor_init(s, &s->rd, s->ack_next);
         *ret = s;
         return 0;
 }
@@ -769,7 +981,7 @@ void dcem_spool_close(dcem_spool *s) {
                 if (s->segs[i].fd >= 0)
                         close(s->segs[i].fd);
         free(s->segs);
-        free(s->ackbits);
+        free(s->acked);
         free(s->dir);
         free(s);
 }

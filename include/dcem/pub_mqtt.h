@@ -5,8 +5,10 @@
  *
  * Every message goes through the spool (dcem/spool.h) before it is handed to
  * paho; a record leaves the spool only when the broker acknowledged it
- * (PUBACK at QoS 1, PUBCOMP at 2, written to the socket at QoS 0). Topics and
- * payloads are documented in docs/MQTT.md.
+ * (PUBACK at QoS 1, PUBCOMP at 2, written to the socket at QoS 0). What was
+ * spooled before a connection is replayed as a rate-limited backlog lane
+ * beside the live lane (output.mqtt.replay.max_rate). Topics and payloads
+ * are documented in docs/MQTT.md.
  */
 #ifndef DCEM_PUB_MQTT_H
 #define DCEM_PUB_MQTT_H
@@ -42,13 +44,15 @@ typedef struct dcem_mqtt_stats {
         uint64_t send_failures;
         uint64_t refused;          /* messages refused: too large for a spool record */
         uint64_t inflight;
-        uint64_t backlog;          /* spool records not yet sent in this session */
+        uint64_t backlog;          /* records waiting to be replayed: connected, the backlog lane's
+                                    * records not yet acknowledged; not connected, all spooled */
         uint64_t spool_records;    /* spool records not yet acknowledged */
         uint64_t spool_bytes;
         uint64_t spool_dropped_records; /* lost to the disk budget (since start) */
         uint64_t spool_dropped_bytes;
         uint64_t spool_truncated_bytes; /* cut at recovery (torn last record) */
-        double replay_rate;        /* acknowledged messages per second, last window */
+        uint64_t replayed;         /* backlog-lane messages acknowledged (since start) */
+        double replay_rate;        /* backlog-lane messages acknowledged per second, last 2 s */
 } dcem_mqtt_stats;
 
 /* The publisher's counters. state is what dcem_mqtt_publisher.init returned. */

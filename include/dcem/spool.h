@@ -9,12 +9,16 @@
  * never go back, across restarts too (a persisted cursor guarantees that).
  *
  * Records leave the spool only when acknowledged (dcem_spool_ack, by id, in
- * any order) or when the disk budget forces the oldest segment out (counted
- * as dropped, in records and bytes). The ack cursor (the lowest id not yet
- * acknowledged) is persisted crash-safely (write, fsync, rename) at every
- * sync and before any segment is deleted; after a crash the spool replays
- * from the persisted cursor, so an acknowledged record may be replayed again
- * (a duplicate the consumer detects by its sequence number), never lost.
+ * any order: a live lane may run far ahead of a replayed backlog) or when the
+ * disk budget forces the oldest segment out (counted as dropped, in records
+ * and bytes). A segment whose records are all acknowledged is deleted, even
+ * in the middle. The acknowledgement state (the lowest id not acknowledged,
+ * the acknowledged ranges above it, at most DCEM_SPOOL_ACK_RANGES of them,
+ * and the next id) is persisted crash-safely in the file "ack" (write,
+ * fsync, rename) at every sync and before any segment is deleted; after a
+ * crash the spool replays every record not acknowledged in the persisted
+ * state, so an acknowledged record may be replayed again (a duplicate the
+ * consumer detects by its sequence number), never lost.
  *
  * Recovery on open: every segment is scanned; the first record whose length
  * is out of bounds, that runs past the end of the file, or whose CRC does not
@@ -44,7 +48,7 @@ typedef struct dcem_spool dcem_spool;
 #define DCEM_SPOOL_MIN_BYTES (64u << 10) /* smallest budget accepted */
 #define DCEM_SPOOL_DEFAULT_BYTES (256ull << 20)
 #define DCEM_SPOOL_DEFAULT_RECORD (1u << 20)
-#define DCEM_SPOOL_ACK_WINDOW 65536u /* acks may run this far ahead of the cursor */
+#define DCEM_SPOOL_ACK_RANGES 65536u /* acknowledged ranges persisted at most (the lowest) */
 
 typedef struct dcem_spool_opts {
         uint64_t max_bytes;        /* disk budget of all segments; 0 = default 256 MiB; >= 64 KiB */
@@ -68,7 +72,15 @@ typedef struct dcem_spool_stats {
         uint64_t next_id;          /* id the next append gets */
         uint64_t ack_next;         /* lowest id not acknowledged */
         uint64_t read_next;        /* id dcem_spool_read returns next (or later, past a gap) */
+        uint64_t acked_ranges;     /* acknowledged ranges above ack_next held in memory */
 } dcem_spool_stats;
+
+/* A read position of its own (e.g. one per delivery lane). Plain data: init
+ * it with dcem_spool_cursor_init; the hint fields only speed up seeking. */
+typedef struct dcem_spool_cursor {
+        uint64_t id;               /* the next id to consider */
+        uint64_t hint_id, hint_off, hint_seg, hint_gen;
+} dcem_spool_cursor;
 
 /* Open (creating dir if needed, mode 0700) and recover the spool in dir.
  * clock is borrowed and must outlive the spool. opts may be NULL (defaults).
@@ -85,20 +97,25 @@ void dcem_spool_close(dcem_spool *s);
  * appended: a partial write is cut back). */
 int dcem_spool_append(dcem_spool *s, const void *data, size_t len, uint64_t *ret_id);
 
-/* Read the record at the read cursor into buf (cap bytes) and advance the
- * cursor. 0 with *ret_id and *ret_len; -ENOENT when every record was read;
- * -ENOBUFS if cap is too small (cursor unchanged); -errno of I/O. A record
+/* Point c at the first record at or after from (not below the ack cursor). */
+void dcem_spool_cursor_init(const dcem_spool *s, dcem_spool_cursor *c, uint64_t from);
+/* Read the next record held (not acknowledged, not dropped) with an id in
+ * [c->id, end) into buf (cap bytes) and advance c past it. 0 with *ret_id
+ * and *ret_len; -ENOENT when there is none (yet: c stays, later appends are
+ * found); -ENOBUFS if cap is too small (c unchanged); -errno of I/O. A record
  * whose CRC fails here (disk corruption after the write) ends its segment's
  * readable part: it and the rest of that segment are counted as dropped. */
+int dcem_spool_read_cursor(dcem_spool *s, dcem_spool_cursor *c, uint64_t end, void *buf, size_t cap,
+                           uint64_t *ret_id, size_t *ret_len);
+/* dcem_spool_read_cursor on the spool's own cursor, with no end. */
 int dcem_spool_read(dcem_spool *s, void *buf, size_t cap, uint64_t *ret_id, size_t *ret_len);
-/* Move the read cursor back to the ack cursor (resend everything unacked,
- * e.g. after a reconnect). */
+/* Move the spool's own cursor back to the ack cursor (resend everything
+ * unacked, e.g. after a reconnect). */
 void dcem_spool_rewind(dcem_spool *s);
 
-/* Acknowledge record id. Ids below the cursor (already acked or dropped) are
- * ignored (0). -EINVAL for an id never appended, -ERANGE for an id more than
- * DCEM_SPOOL_ACK_WINDOW past the ack cursor. Fully acknowledged segments are
- * deleted (after the cursor is persisted). */
+/* Acknowledge record id, in any order. Ids already acknowledged or dropped
+ * are ignored (0). -EINVAL for an id never appended, -ENOMEM. Fully
+ * acknowledged segments are deleted (after the ack state is persisted). */
 int dcem_spool_ack(dcem_spool *s, uint64_t id);
 
 /* Apply the fsync policy now (fsync when data is older than the interval)
@@ -109,8 +126,12 @@ int dcem_spool_tick(dcem_spool *s);
 int dcem_spool_sync(dcem_spool *s);
 
 void dcem_spool_get_stats(const dcem_spool *s, dcem_spool_stats *ret);
-/* Records not yet read (backlog to send) and not yet acked. */
+/* Records held (not acknowledged, not dropped) with an id in [from, to). */
+uint64_t dcem_spool_pending(const dcem_spool *s, uint64_t from, uint64_t to);
+/* Records held at or after the spool's own read cursor (to send). */
 uint64_t dcem_spool_backlog(const dcem_spool *s);
+/* The id the next append gets. */
+uint64_t dcem_spool_next_id(const dcem_spool *s);
 uint32_t dcem_spool_max_record(const dcem_spool *s);
 
 #endif

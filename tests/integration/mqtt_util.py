@@ -49,32 +49,37 @@ def start_broker(case, port=None, extra_conf="", tag="a"):
 # --- the independent subscriber ---------------------------------------------
 
 class Subscriber:
-    """mosquitto_sub -v on a topic filter, QoS 1, with a persistent session
-    (-c) so it gets what was published while it was reconnecting."""
+    """mosquitto_sub (MQTT 5) on a topic filter, QoS 1, with a persistent
+    session (-c) so it gets what was published while it was reconnecting.
+    Each line: arrival time (Unix ns), topic, user properties, payload."""
 
     def __init__(self, case, port, topic="dcem/#", client_id="dcem-test-sub", extra=()):
         exe = need("mosquitto_sub")
-        self.path = os.path.join(case.tmp, "sub-%s.out" % client_id)
-        argv = [exe, "-h", dcemtest.LOOPBACK, "-p", str(port), "-t", topic, "-v", "-q", "1", "-c",
-                "-i", client_id, "-k", "5"] + list(extra)
+        argv = [exe, "-V", "5", "-h", dcemtest.LOOPBACK, "-p", str(port), "-t", topic, "-q", "1", "-c",
+                "-i", client_id, "-k", "5", "-F", "%U\t%t\t%P\t%p"] + list(extra)
         self.proc = dcemtest.Proc(argv, case.tmp, name="sub-%s" % client_id)
         case.procs.append(self.proc)
         # mosquitto_sub writes its output to stdout: Proc sends it to the log.
         self.path = self.proc.log_path
 
-    def messages(self):
-        """[(topic, payload dict)] parsed so far (non-JSON lines skipped)."""
+    def records(self):
+        """[(arrival unix time, topic, user properties text, payload dict)]
+        parsed so far (other lines skipped)."""
         out = []
         with open(self.path, "rb") as f:
             for raw in f.read().decode("utf-8", "replace").splitlines():
-                if " " not in raw:
+                parts = raw.split("\t", 3)
+                if len(parts) != 4:
                     continue
-                topic, payload = raw.split(" ", 1)
                 try:
-                    out.append((topic, json.loads(payload)))
+                    out.append((float(parts[0]), parts[1], parts[2], json.loads(parts[3])))
                 except ValueError:
                     continue
         return out
+
+    def messages(self):
+        """[(topic, payload dict)] parsed so far."""
+        return [(t, p) for _, t, _, p in self.records()]
 
     def wait_for(self, pred, timeout=30.0):
         deadline = time.monotonic() + timeout
@@ -114,6 +119,31 @@ def check_complete_in_order(case, seqs, expected):
             first.append(s)
     case.assertEqual(first, sorted(first), "out of order after dropping duplicates")
     return len(seqs) - len(first)
+
+
+def is_replay(props):
+    """Whether the user properties mark a message of the backlog lane."""
+    return "dcem-replay:1" in props.split()
+
+
+def check_complete_lanes(case, recs, expected, device="pdu-1", site="s1", prefix="dcem"):
+    """Every expected seq of the device arrived; after dropping duplicates
+    (by seq, first arrival kept), each lane - replayed (dcem-replay=1) and
+    live - is in order. Returns (duplicates, replayed count, live count)."""
+    topic = "%s/%s/devices/%s" % (prefix, site, device)
+    mine = [(p["seq"], is_replay(pr)) for _, t, pr, p in recs if t == topic]
+    missing = sorted(set(expected) - set(s for s, _ in mine))
+    case.assertEqual(missing, [], "lost sequence numbers")
+    seen = set()
+    lanes = {True: [], False: []}
+    for s, rp in mine:
+        if s not in seen:
+            seen.add(s)
+            lanes[rp].append(s)
+    for rp, seqs in lanes.items():
+        case.assertEqual(seqs, sorted(seqs), "%s lane out of order after dropping duplicates"
+                         % ("replay" if rp else "live"))
+    return len(mine) - len(seen), len(lanes[True]), len(lanes[False])
 
 
 # --- the publisher driver ---------------------------------------------------

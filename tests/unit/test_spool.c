@@ -234,22 +234,140 @@ static void test_limits(void **state) {
         free(dir);
 }
 
-static void test_ack_window(void **state) {
+/* Acknowledgements far ahead of the cursor (a live lane while a backlog
+ * replays): kept as ranges, skipped by readers, fully acknowledged middle
+ * segments deleted, and all of it persisted: after a reopen exactly the
+ * unacknowledged records replay. */
+static void test_ack_ranges_far_ahead(void **state) {
         (void)state;
         char *dir = mkdtemp_spool();
-        dcem_spool_opts o = { .max_bytes = 16 << 20 };
+        dcem_spool_opts o = { .max_bytes = 16 << 20, .segment_bytes = 64 << 10, .fsync_interval_ns = DCEM_NS_PER_S };
         dcem_spool *s = open_ok(dir, &o);
-        for (uint64_t i = 0; i < DCEM_SPOOL_ACK_WINDOW + 2; i++)
+        const uint64_t n = 200000; /* ids far past any fixed window */
+        for (uint64_t i = 0; i < n; i++)
                 assert_int_equal(dcem_spool_append(s, "", 0, NULL), 0);
-        assert_int_equal(dcem_spool_ack(s, DCEM_SPOOL_ACK_WINDOW + 1), -ERANGE);
-        assert_int_equal(dcem_spool_ack(s, DCEM_SPOOL_ACK_WINDOW - 1), 0);
-        assert_int_equal(dcem_spool_ack(s, 0), 0); /* the cursor moves to 1 */
-        assert_int_equal(dcem_spool_ack(s, DCEM_SPOOL_ACK_WINDOW + 1), -ERANGE);
-        assert_int_equal(dcem_spool_ack(s, DCEM_SPOOL_ACK_WINDOW), 0);
         dcem_spool_stats st;
         dcem_spool_get_stats(s, &st);
+        uint64_t segs0 = st.segments;
+        assert_true(segs0 > 10);
+        /* The "live" part [100000, 200000) acked; the backlog [0, 100000) not,
+         * except every third id of [0, 3000). */
+        for (uint64_t i = 100000; i < n; i++)
+                assert_int_equal(dcem_spool_ack(s, i), 0);
+        for (uint64_t i = 0; i < 3000; i += 3)
+                assert_int_equal(dcem_spool_ack(s, i), 0);
+        assert_int_equal(dcem_spool_ack(s, n), -EINVAL);
+        assert_int_equal(dcem_spool_ack(s, n - 1), 0); /* twice: ignored */
+        dcem_spool_get_stats(s, &st);
         assert_int_equal(st.ack_next, 1);
-        assert_int_equal(st.records, DCEM_SPOOL_ACK_WINDOW + 2 - 3);
+        uint64_t want = 100000 - 1000;
+        assert_int_equal(st.records, want);
+        assert_int_equal(dcem_spool_pending(s, 0, UINT64_MAX), want);
+        assert_int_equal(dcem_spool_pending(s, 0, 3000), 2000);
+        assert_int_equal(dcem_spool_pending(s, 100000, UINT64_MAX), 0);
+        assert_true(st.segments < segs0); /* the acked middle segments are gone */
+        /* A reader sees exactly the unacked ids, in order. */
+        uint8_t buf[16];
+        uint64_t id, k = 0;
+        size_t len;
+        dcem_spool_rewind(s);
+        while (dcem_spool_read(s, buf, sizeof buf, &id, &len) == 0) {
+                assert_true(id < 100000);
+                assert_true(id >= 3000 || id % 3 != 0);
+                k++;
+        }
+        assert_int_equal(k, want);
+        /* Two cursors with an end: lanes. */
+        dcem_spool_cursor a, b;
+        dcem_spool_cursor_init(s, &a, 0);
+        dcem_spool_cursor_init(s, &b, 99990);
+        assert_int_equal(dcem_spool_read_cursor(s, &a, 5, buf, sizeof buf, &id, &len), 0);
+        assert_int_equal(id, 1);
+        assert_int_equal(dcem_spool_read_cursor(s, &a, 5, buf, sizeof buf, &id, &len), 0);
+        assert_int_equal(id, 2);
+        assert_int_equal(dcem_spool_read_cursor(s, &a, 5, buf, sizeof buf, &id, &len), 0);
+        assert_int_equal(id, 4);
+        assert_int_equal(dcem_spool_read_cursor(s, &a, 5, buf, sizeof buf, &id, &len), -ENOENT);
+        for (uint64_t j = 99990; j < 100000; j++) {
+                assert_int_equal(dcem_spool_read_cursor(s, &b, UINT64_MAX, buf, sizeof buf, &id, &len), 0);
+                assert_int_equal(id, j);
+        }
+        assert_int_equal(dcem_spool_read_cursor(s, &b, UINT64_MAX, buf, sizeof buf, &id, &len), -ENOENT);
+        assert_int_equal(dcem_spool_append(s, "x", 1, &id), 0);
+        assert_int_equal(id, n);
+        assert_int_equal(dcem_spool_read_cursor(s, &b, UINT64_MAX, buf, sizeof buf, &id, &len), 0);
+        assert_int_equal(id, n); /* a live cursor finds later appends */
+        dcem_spool_close(s);
+        /* Reopen: the ranges were persisted. */
+        s = open_ok(dir, &o);
+        dcem_spool_get_stats(s, &st);
+        assert_int_equal(st.records, want + 1);
+        assert_int_equal(st.next_id, n + 1);
+        k = 0;
+        while (dcem_spool_read(s, buf, sizeof buf, &id, &len) == 0) {
+                assert_true(id < 100000 || id == n);
+                assert_true(id >= 3000 || id % 3 != 0);
+                k++;
+        }
+        assert_int_equal(k, want + 1);
+        /* Ack everything: every segment but the last goes, ids go on. */
+        dcem_spool_rewind(s);
+        while (dcem_spool_read(s, buf, sizeof buf, &id, &len) == 0)
+                assert_int_equal(dcem_spool_ack(s, id), 0);
+        dcem_spool_get_stats(s, &st);
+        assert_int_equal(st.records, 0);
+        assert_int_equal(st.ack_next, n + 1);
+        assert_true(st.segments <= 1);
+        dcem_spool_close(s);
+        s = open_ok(dir, &o);
+        assert_int_equal(dcem_spool_append(s, "y", 1, &id), 0);
+        assert_int_equal(id, n + 1);
+        dcem_spool_close(s);
+        rm_rf(dir);
+        free(dir);
+}
+
+/* A fully acknowledged last segment deleted while older records are still
+ * held: the next id is persisted, so ids never go back after a crash. */
+static void test_next_id_survives_deleted_tail(void **state) {
+        (void)state;
+        char *dir = mkdtemp_spool();
+        /* 1000-byte records, 8 per 8 KiB segment: 25 full segments. */
+        dcem_spool_opts o = { .max_bytes = 1 << 20, .segment_bytes = 8 << 10, .fsync_interval_ns = DCEM_NS_PER_S };
+        dcem_spool *s = open_ok(dir, &o);
+        uint8_t big[1000];
+        for (uint64_t i = 0; i < 200; i++) {
+                memset(big, (int)(i & 0xff), sizeof big);
+                assert_int_equal(dcem_spool_append(s, big, sizeof big, NULL), 0);
+        }
+        dcem_spool_stats st;
+        dcem_spool_get_stats(s, &st);
+        assert_int_equal(st.segments, 25);
+        for (uint64_t i = 100; i < 200; i++)
+                assert_int_equal(dcem_spool_ack(s, i), 0);
+        dcem_spool_get_stats(s, &st);
+        assert_int_equal(st.records, 100);
+        assert_int_equal(st.segments, 13); /* [0, 104): the rest deleted, the last one too */
+        char last[512];
+        disk_usage(dir, last, sizeof last);
+        assert_non_null(strstr(last, "seg-00000000000000000096.dsp"));
+        /* Crash: reopen without closing the first handle. */
+        dcem_spool *s2 = open_ok(dir, &o);
+        dcem_spool_get_stats(s2, &st);
+        assert_int_equal(st.next_id, 200);
+        assert_int_equal(st.records, 100);
+        uint64_t id, k = 0;
+        size_t len;
+        uint8_t buf[1024];
+        while (dcem_spool_read(s2, buf, sizeof buf, &id, &len) == 0) {
+                assert_int_equal(id, k);
+                assert_int_equal(buf[0], (uint8_t)(k & 0xff));
+                k++;
+        }
+        assert_int_equal(k, 100);
+        assert_int_equal(dcem_spool_append(s2, "z", 1, &id), 0);
+        assert_int_equal(id, 200);
+        dcem_spool_close(s2);
         dcem_spool_close(s);
         rm_rf(dir);
         free(dir);
@@ -527,7 +645,8 @@ int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_append_read_ack_replay),
                 cmocka_unit_test(test_limits),
-                cmocka_unit_test(test_ack_window),
+                cmocka_unit_test(test_ack_ranges_far_ahead),
+                cmocka_unit_test(test_next_id_survives_deleted_tail),
                 cmocka_unit_test(test_torn_last_record_every_offset),
                 cmocka_unit_test(test_budget_drop_oldest),
                 cmocka_unit_test(test_ack_cursor_crash_safe),
