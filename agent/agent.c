@@ -7,13 +7,21 @@
  * back (-EAGAIN; the publisher calls wake() when it can take more). The drop
  * and failure counters are published every interval as device "_agent", so a
  * consumer sees exactly what was lost and where.
+ *
+ * Accounting (agent/acct_runtime.c): every batch is also fed to the energy
+ * accounting; its records (closed intervals and roll-ups on stream
+ * "intervals", the real-time view on "metrics") go to every publisher that
+ * carries records (publish_record), once the accounting state behind them
+ * is saved. --once runs no accounting.
  */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "acct_runtime.h"
 #include "agent.h"
+#include "dcem/accounting.h"
 #include "dcem/queue.h"
 #include "dcem/sched.h"
 #include "log.h"
@@ -23,6 +31,7 @@ typedef struct pub_slot {
         void *state;
         dcem_queue *q;
         uint64_t failed;  /* batches the publisher refused with an error */
+        uint64_t records_failed; /* accounting records it refused (-EAGAIN included: records are not queued) */
         uint64_t carried_dropped_batches, carried_dropped_samples; /* from earlier generations */
 } pub_slot;
 
@@ -50,7 +59,13 @@ struct dcem_agent {
         uint64_t metrics_seq;
         unsigned once_failed;
         dcem_ratelimit rl_pub;
+        dcem_acct_rt *acct; /* NULL with --once */
 };
+
+/* A strong reference: config.c and config_schema.c refer to the accounting
+ * schema weakly (their unit tests link without it), and a weak reference
+ * alone does not pull accounting_schema.o out of the dcem_core archive. */
+const dcem_schema *const dcem_agent_accounting_schema = &dcem_accounting_schema;
 
 static void pump(dcem_agent *a);
 static void generation_free(generation *g);
@@ -63,9 +78,29 @@ static void on_batch(void *ud, dcem_batch *b) {
                 a->once_failed++;
                 log_error("device %s: %s", b->device, b->error[0] ? b->error : strerror(-b->status));
         }
+        if (a->acct)
+                dcem_acct_rt_feed(a->acct, b);
         for (size_t i = 0; i < a->g.npubs; i++)
                 dcem_queue_push(a->g.pubs[i].q, b);
         pump(a);
+}
+
+/* An accounting record: to every publisher that carries records. */
+static void on_record(void *ud, const char *stream, const char *json, size_t len) {
+        dcem_agent *a = ud;
+        int64_t now = dcem_clock_mono(dcem_loop_clock(a->loop));
+        for (size_t i = 0; i < a->g.npubs; i++) {
+                pub_slot *s = &a->g.pubs[i];
+                if (!s->ops->publish_record)
+                        continue;
+                int r = s->ops->publish_record(s->state, stream, json, len);
+                if (r < 0) {
+                        s->records_failed++;
+                        dcem_log_limited(&a->rl_pub, now, LOG_ERR,
+                                         "output %s: could not publish an accounting record (%s): %s (%" PRIu64 " so far)",
+                                         s->ops->name, stream, strerror(-r), s->records_failed);
+                }
+        }
 }
 
 /* Free the retiring generation once nothing of it is in flight (checked on
@@ -231,6 +266,10 @@ int dcem_agent_new(dcem_loop *loop, dcem_config *cfg, const dcem_agent_opts *opt
                 a->opts = *opts;
         a->rl_pub = (dcem_ratelimit)DCEM_RATELIMIT(60 * DCEM_NS_PER_S, 5);
         int r = generation_new(a, cfg, &a->g);
+        if (r == 0 && !a->opts.once) {
+                dcem_acct_rt_hooks h = { .record = on_record, .ud = a };
+                r = dcem_acct_rt_new(loop, a->g.cfg, &h, &a->acct);
+        }
         if (r < 0) {
                 generation_free(&a->g);
                 free(a);
@@ -292,12 +331,27 @@ static void on_metrics_timer(dcem_loop *l, uint64_t id, void *ud) {
                                        (double)(dcem_queue_dropped_samples(s->q) + s->carried_dropped_samples),
                                        DCEM_KIND_COUNTER, ts);
                         r |= add_point(&b, "publish_failed", s->ops->name, (double)s->failed, DCEM_KIND_COUNTER, ts);
+                        if (s->ops->publish_record)
+                                r |= add_point(&b, "records_failed", s->ops->name, (double)s->records_failed,
+                                               DCEM_KIND_COUNTER, ts);
                         if (s->ops->counters) {
                                 dcem_counter cs[32];
                                 size_t n = s->ops->counters(s->state, cs, 32);
                                 for (size_t k = 0; k < n; k++)
                                         r |= add_point(&b, cs[k].name, s->ops->name, cs[k].value, cs[k].kind, ts);
                         }
+                }
+                if (a->acct) {
+                        dcem_acct_rt_stats as;
+                        dcem_acct_rt_get_stats(a->acct, &as);
+                        r |= add_point(&b, "accounting", "intervals", (double)as.intervals, DCEM_KIND_COUNTER, ts);
+                        r |= add_point(&b, "accounting", "next_seq", (double)as.next_seq, DCEM_KIND_GAUGE, ts);
+                        r |= add_point(&b, "accounting", "save_failures", (double)as.save_failures, DCEM_KIND_COUNTER, ts);
+                        r |= add_point(&b, "accounting", "records_dropped", (double)as.pending_dropped,
+                                       DCEM_KIND_COUNTER, ts);
+                        r |= add_point(&b, "accounting", "events_dropped", (double)as.events_dropped, DCEM_KIND_COUNTER, ts);
+                        r |= add_point(&b, "accounting", "clock_steps", (double)as.clock_steps, DCEM_KIND_COUNTER, ts);
+                        r |= add_point(&b, "accounting", "readings_refused", (double)as.feed_errors, DCEM_KIND_COUNTER, ts);
                 }
                 if (r == 0)
                         on_batch(a, b);
@@ -310,6 +364,11 @@ int dcem_agent_start(dcem_agent *a) {
         int r = dcem_sched_start(a->g.sched);
         if (r < 0)
                 return r;
+        if (a->acct) {
+                r = dcem_acct_rt_start(a->acct);
+                if (r < 0)
+                        return r;
+        }
         const dcem_clock *c = dcem_loop_clock(a->loop);
         return dcem_loop_add_timer(a->loop, next_grid_mono(c, a->g.cfg->interval_ns), on_metrics_timer, a,
                                    &a->metrics_timer);
@@ -333,6 +392,8 @@ int dcem_agent_run_once(dcem_agent *a, unsigned *ret_failed) {
 int dcem_agent_reload(dcem_agent *a, dcem_config *cfg) {
         generation ng;
         int r = generation_new(a, cfg, &ng);
+        if (r == 0 && a->acct)
+                r = dcem_acct_rt_reload(a->acct, ng.cfg); /* save, rebuild, load; the old one stays on failure */
         if (r < 0) {
                 generation_free(&ng);
                 return r;
@@ -379,9 +440,14 @@ int dcem_agent_drain(dcem_agent *a, int64_t deadline_ns) {
         dcem_sched_stop(a->g.sched);
         dcem_loop_cancel_timer(a->loop, a->metrics_timer);
         int64_t now;
+        int ra = 0;
         while ((dcem_sched_in_flight(a->g.sched) > 0 || (a->retiring.cfg && dcem_sched_in_flight(a->retiring.sched) > 0)) &&
                (now = dcem_clock_mono(c)) < deadline_ns)
                 dcem_loop_run_once(a->loop, deadline_ns - now);
+        /* The last readings are in: close what can be closed, save the state,
+         * hand the records over before the publishers flush. */
+        if (a->acct)
+                ra = dcem_acct_rt_stop(a->acct);
         pump(a);
         int r = 0;
         for (size_t i = 0; i < a->g.npubs; i++) {
@@ -394,6 +460,8 @@ int dcem_agent_drain(dcem_agent *a, int64_t deadline_ns) {
                 if (dcem_queue_len(s->q) > 0)
                         log_warning("output %s: %zu batches still queued at exit", s->ops->name, dcem_queue_len(s->q));
         }
+        if (r == 0 && ra < 0)
+                r = ra;
         return r == -EAGAIN ? -ETIMEDOUT : r;
 }
 
@@ -406,6 +474,7 @@ void dcem_agent_free(dcem_agent *a) {
                 dcem_loop_cancel_timer(a->loop, a->metrics_timer);
         if (a->retire_timer)
                 dcem_loop_cancel_timer(a->loop, a->retire_timer);
+        dcem_acct_rt_free(a->acct);
         generation_free(&a->retiring);
         generation_free(&a->g);
         free(a);

@@ -38,6 +38,12 @@ const char *dcem_role_name(dcem_role r)
         return role_names[r];
 }
 
+/* The `accounting:` block's schema (agent/accounting_schema.c). Weak: the
+ * loader's own unit tests link without the accounting module and keep the
+ * block raw; the agent (dcem_core) always has it, so --check-config reports
+ * its errors with positions like any other block. */
+extern const dcem_schema dcem_accounting_schema __attribute__((weak));
+
 /* publisher_conf[i] for an enabled publisher that has no schema (stdout). */
 static char enabled_marker;
 
@@ -109,6 +115,11 @@ void dcem_config_free(dcem_config *c)
                 d->collector_conf = NULL;
         }
         free_publisher_confs(c);
+        if (c->accounting_conf && &dcem_accounting_schema) {
+                dcem_schema_free(&dcem_accounting_schema, c->accounting_conf);
+                free(c->accounting_conf);
+        }
+        c->accounting_conf = NULL;
         dcem_schema_free(&dcem_config_schema, c);
         free(c->file);
         dcem_node_free(c->root);
@@ -406,6 +417,19 @@ static int load_tree(const char *file, dcem_node *root, dcem_config **ret_cfg, d
         }
         if (r < 0)
                 failed = true;
+
+        /* The accounting block (all defaults when absent). */
+        if (&dcem_accounting_schema) {
+                void *ac = NULL;
+                r = apply_block(&dcem_accounting_schema, "accounting", c->accounting, &ac, diag);
+                c->accounting_conf = ac;
+                if (r == -ENOMEM) {
+                        dcem_config_free(c);
+                        return r;
+                }
+                if (r < 0)
+                        failed = true;
+        }
 
         if (failed) {
                 dcem_config_free(c);

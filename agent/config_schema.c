@@ -8,6 +8,10 @@
  */
 #include <stddef.h>
 #include <stdio.h>
+#include <string.h>
+
+#include <errno.h>
+#include <stdbool.h>
 
 #include "dcem/build_config.h"
 #include "dcem/collector.h"
@@ -17,6 +21,81 @@
 
 /* Values of `role`, in the order of enum dcem_role (a unit test checks it). */
 #define ROLE_VALUES "grid_import|grid_export|onsite_renewable|green_supply|it|cooling|other|none"
+
+/* A calendar date YYYY-MM-DD (month 1..12, day 1..31). */
+static bool is_date(const char *s)
+{
+        if (!s || strlen(s) != 10 || s[4] != '-' || s[7] != '-')
+                return false;
+        for (int i = 0; i < 10; i++)
+                if (i != 4 && i != 7 && (s[i] < '0' || s[i] > '9'))
+                        return false;
+        int m = (s[5] - '0') * 10 + (s[6] - '0'), d = (s[8] - '0') * 10 + (s[9] - '0');
+        return m >= 1 && m <= 12 && d >= 1 && d <= 31;
+}
+
+/* The meter block's cross-key checks: a register width goes with its resolution. */
+static int meter_check(const dcem_schema *s, void *target, const dcem_node *map, dcem_diag *diag)
+{
+        const dcem_meter_conf *m = target;
+        int r = 0;
+        (void)s;
+        if (m->counter_bits != 0 && m->counter_bits != 16 && m->counter_bits != 32 && m->counter_bits != 64) {
+                const dcem_node *n = map ? dcem_node_get(map, "counter_bits") : NULL;
+                dcem_diag_add(diag, n ? n->file : NULL, n ? n->line : 0, n ? n->col : 0,
+                              "meter.counter_bits: expected 16, 32 or 64 (the energy register's width)");
+                r = -EINVAL;
+        }
+        if (m->counter_bits != 0 && !(m->resolution_kwh > 0)) {
+                const dcem_node *n = map ? dcem_node_get(map, "counter_bits") : NULL;
+                dcem_diag_add(diag, n ? n->file : NULL, n ? n->line : 0, n ? n->col : 0,
+                              "meter.counter_bits needs resolution_kwh (kWh per count: 0.001 for a Wh register, "
+                              "0.1 for tenths of kWh)");
+                r = -EINVAL;
+        }
+        if (m->calibration_date && !is_date(m->calibration_date)) {
+                const dcem_node *n = map ? dcem_node_get(map, "calibration_date") : NULL;
+                dcem_diag_add(diag, n ? n->file : NULL, n ? n->line : 0, n ? n->col : 0,
+                              "meter.calibration_date: expected a date YYYY-MM-DD");
+                r = -EINVAL;
+        }
+        return r;
+}
+
+static const dcem_schema_key meter_keys[] = {
+        { .name = "counter_bits", .type = DCEM_T_INT, .def = "0", .min = 0, .max = 64,
+          .offset = offsetof(dcem_meter_conf, counter_bits),
+          .doc = "Width of the energy register as the collector reports it raw (16, 32 or 64): a counter that "
+                 "drops is then counted as a wrap modulo 2^bits when that is plausible. 0 (default): the value "
+                 "is not a raw register (a float, or a counter the collector already unwraps, as SNMP does), "
+                 "so every drop is a reset." },
+        { .name = "resolution_kwh", .type = DCEM_T_DOUBLE, .def = "0", .min = 0, .max = 1e6,
+          .offset = offsetof(dcem_meter_conf, resolution_kwh),
+          .doc = "kWh per count of the energy register (0.001 for Wh, 0.1 for tenths of kWh); required with "
+                 "counter_bits. Also the resolution allowed for in the jump check." },
+        { .name = "energy_source", .type = DCEM_T_ENUM, .def = "auto", .values = "auto|counter|power",
+          .offset = offsetof(dcem_meter_conf, energy_source),
+          .doc = "Where the device's energy comes from: counter (energy_kwh, energy_export_kwh), power "
+                 "(power_kw integrated, flagged estimated), or auto (the counter once one is read, power "
+                 "until then)." },
+        { .name = "accuracy_class", .type = DCEM_T_STR, .offset = offsetof(dcem_meter_conf, accuracy_class),
+          .doc = "Accuracy class of the meter, e.g. 0.5S (IEC 62053-22) or 1; carried into interval records." },
+        { .name = "ct_ratio", .type = DCEM_T_STR, .offset = offsetof(dcem_meter_conf, ct_ratio),
+          .doc = "Current-transformer ratio, e.g. 400/5; carried into interval records." },
+        { .name = "calibration_date", .type = DCEM_T_STR, .offset = offsetof(dcem_meter_conf, calibration_date),
+          .doc = "Date of the last calibration, YYYY-MM-DD; carried into interval records." },
+        { 0 },
+};
+
+static const dcem_schema meter_schema = {
+        .name = "meter",
+        .doc = "Metering metadata of a device: the energy register (for wrap detection) and the meter's "
+               "certification data (METRICS.md: class, CT ratio, calibration date), carried into every interval "
+               "record the device contributes to.",
+        .size = sizeof(dcem_meter_conf),
+        .keys = meter_keys,
+        .check = meter_check,
+};
 
 static const dcem_schema_key device_keys[] = {
         { .name = "name", .type = DCEM_T_STR, .flags = DCEM_REQUIRED | DCEM_NAME_LIKE, .values = "a-z0-9_-",
@@ -42,6 +121,8 @@ static const dcem_schema_key device_keys[] = {
         { .name = "rated_kw", .type = DCEM_T_DOUBLE, .min = 0, .max = 1e7,
           .offset = offsetof(dcem_device_conf, rated_kw),
           .doc = "Rated power in kW, used to reject implausible energy steps; 0 or absent: unknown." },
+        { .name = "meter", .type = DCEM_T_MAP, .offset = offsetof(dcem_device_conf, meter), .sub = &meter_schema,
+          .doc = "The energy register and the meter's certification data (see `devices[].meter`)." },
         { .name = "modbus", .type = DCEM_T_NODE, .offset = offsetof(dcem_device_conf, modbus),
           .doc = "A Modbus device (see `devices[].modbus`). Exactly one of modbus, snmp and host is required." },
         { .name = "snmp", .type = DCEM_T_NODE, .offset = offsetof(dcem_device_conf, snmp),
@@ -121,9 +202,14 @@ static const dcem_schema_key config_keys[] = {
         { .name = "output", .type = DCEM_T_MAP, .offset = offsetof(dcem_config, output), .sub = &output_schema,
           .doc = "Outputs." },
         { .name = "accounting", .type = DCEM_T_NODE, .offset = offsetof(dcem_config, accounting),
-          .doc = "Energy accounting (PUE, green-power share, carbon): a block kept as given here and validated by the accounting module." },
+          .doc = "Energy accounting (PUE, green-power share, carbon; docs/ACCOUNTING.md): see `accounting`." },
         { 0 },
 };
+
+/* The accounting block's schema lives with the accounting (agent/accounting_schema.c).
+ * Weak: the loader's own unit tests link without the accounting module; the
+ * agent (dcem_core) always has it. */
+extern const dcem_schema dcem_accounting_schema __attribute__((weak));
 
 const dcem_schema dcem_config_schema = {
         .name = "dcem",
@@ -164,6 +250,8 @@ void dcem_config_doc(FILE *out)
               "```\n\n",
               out);
         dcem_schema_doc(&dcem_config_schema, "", out);
+        if (&dcem_accounting_schema)
+                dcem_schema_doc(&dcem_accounting_schema, "accounting", out);
         for (size_t i = 0; dcem_collectors[i]; i++) {
                 char path[96];
                 if (!dcem_collectors[i]->schema)

@@ -27,6 +27,20 @@ typedef enum dcem_role {
 
 const char *dcem_role_name(dcem_role r);
 
+/* Metering metadata of a device (`meter:` in the device's map): what the
+ * accounting needs to tell a counter wrap from a reset, and what
+ * certification records carry about the meter (METRICS.md "Metering quality"). */
+typedef struct dcem_meter_conf {
+        int64_t counter_bits;    /* 16, 32 or 64: the energy register's width (wrap); 0 = not a register */
+        double resolution_kwh;   /* kWh per count of that register (wrap modulus, resolution); 0 = unknown */
+        int energy_source;       /* 0 auto, 1 counter, 2 power (dcem_acct_source) */
+        char *accuracy_class;    /* e.g. "0.5S" (IEC 62053-22), "1" */
+        char *ct_ratio;          /* e.g. "400/5" */
+        char *calibration_date;  /* YYYY-MM-DD */
+} dcem_meter_conf;
+
+struct dcem_acct_conf; /* dcem/accounting.h */
+
 typedef struct dcem_device_conf {
         char *name;
         int role;            /* dcem_role */
@@ -34,6 +48,7 @@ typedef struct dcem_device_conf {
         int64_t interval_ns; /* resolved: the device's, or the global default */
         int64_t timeout_ns;  /* resolved likewise */
         double rated_kw;     /* 0 = unknown; bounds plausible energy deltas */
+        dcem_meter_conf meter;
         const dcem_node *modbus, *snmp, *host; /* raw blocks, as given */
         /* Resolved by the loader: */
         const dcem_collector_ops *collector;
@@ -57,7 +72,9 @@ typedef struct dcem_config {
         int64_t queue_batches; /* cap of each publisher's queue */
         dcem_list devices_list;/* of dcem_device_conf */
         dcem_output_conf output;
-        const dcem_node *accounting; /* raw; applied by the accounting schema (agent/accounting*) */
+        const dcem_node *accounting; /* raw, as given (for positions) */
+        struct dcem_acct_conf *accounting_conf; /* the block applied to dcem_accounting_schema (defaults when
+                                                   absent); NULL only where the accounting module is not linked */
         /* Owned: */
         char *file;
         dcem_node *root;

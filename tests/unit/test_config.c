@@ -253,7 +253,7 @@ static void test_bad_unknown_keys(void **state)
         (void)state;
         expect_errors("bad_unknown_key.yaml", "2:1: unknown key 'intervall' (did you mean 'interval'?)",
                       "8:5: devices[0]: unknown key 'colour' (valid keys: name, role, pue_category, interval, "
-                      "timeout, rated_kw, modbus, snmp, host)",
+                      "timeout, rated_kw, meter, modbus, snmp, host)",
                       "7:7: devices[0].modbus: unknown key 'prot' (did you mean 'port'?)");
 }
 
@@ -406,7 +406,7 @@ static void test_error_in_other_file(void **state)
         assert_string_equal(diag.msgs[0], "/etc/o.yaml:4:13: devices[0].modbus: " DCEM_PROFILES_DIR "/broken.yaml:2:3: "
                                           "bad register");
         assert_string_equal(diag.msgs[1], "/etc/o.yaml:7:5: devices[1]: unknown key 'colour' (valid keys: name, role, "
-                                          "pue_category, interval, timeout, rated_kw, modbus, snmp, host)");
+                                          "pue_category, interval, timeout, rated_kw, meter, modbus, snmp, host)");
         dcem_diag_clear(&diag);
 }
 

@@ -1,0 +1,704 @@
+/* acct_runtime.c - the accounting engine inside the running agent.
+ *
+ * Why a module of its own: the engine (accounting.c, rollup.c, figures.c) is
+ * pure and the state file (state.c) is one call; what is left is the order of
+ * things, which is where records get lost or counted twice. The rules here:
+ *   - the engine is built from the configuration only (never from the
+ *     devices' answers), and its state is restored before the first reading;
+ *     a state that cannot be read is a refusal to start, never zeros;
+ *   - records of closed intervals are handed to the publishers only after the
+ *     state that closed them is on disk, and after an outbox holding them is
+ *     on disk (so a crash between the two hands them over again at the next
+ *     start instead of losing them: at least once, deduplicated by seq);
+ *   - a wall-clock step (UTC moving against monotonic time) drops every
+ *     counter baseline, so no delta spans the step;
+ *   - SIGHUP saves, rebuilds and reloads; a failed rebuild keeps the old one.
+ * See acct_runtime.h for the contracts.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include "acct_runtime.h"
+#include "dcem/clock.h"
+#include "dcem/state.h"
+#include "encode_records.h"
+#include "log.h"
+
+#define STEP_THRESHOLD_NS DCEM_NS_PER_S /* a UTC-monotonic offset change beyond this is a clock step */
+
+typedef struct rt_rec {
+        bool interval;          /* an interval record (else a roll-up) */
+        char stream[16];
+        char *json;
+        size_t len;
+} rt_rec;
+
+/* When a device's energy begins in this run: its first reading is only a
+ * baseline (no energy before it), unless a restored baseline bridged the
+ * downtime (a "resumed" event). The interval holding that first reading is
+ * covered only from there: its completeness says so. */
+typedef struct rt_first {
+        const char *name;       /* borrowed from the configuration */
+        size_t dev;             /* index in the engine's device order */
+        int64_t first_ts;       /* INT64_MIN: no reading yet */
+        bool resumed;
+        bool done;              /* its first interval was closed */
+} rt_first;
+
+/* Everything built from one configuration (heap: the engine's figure
+ * parameters point into it). */
+typedef struct rt_gen {
+        const dcem_config *cfg;
+        dcem_acct_conf defconf; /* when the config carries no applied block */
+        dcem_acct *a;
+        dcem_rec_device *devs;
+        size_t ndev;
+        dcem_fig_params fig;
+        dcem_rec_env env;
+        int64_t interval_ns;    /* the global poll interval: tick period */
+        uint64_t next_seq;      /* of the engine: next interval's record_seq */
+        rt_first *first;        /* ndev, sorted by name */
+        bool fresh_devices;     /* some devices start without a restored baseline (first start, new devices) */
+} rt_gen;
+
+struct dcem_acct_rt {
+        dcem_loop *loop;
+        const dcem_clock *clock;
+        dcem_acct_rt_hooks hooks;
+        rt_gen *g;
+        uint64_t timer;
+        bool have_off;
+        int64_t off;            /* utc - mono at the last tick */
+        rt_rec *pend;           /* records waiting for the state save */
+        size_t npend, cappend;
+        size_t committed;       /* pend[0..committed): from the outbox, state already covers them */
+        dcem_rec_event *ev;     /* events waiting for their interval */
+        size_t nev;
+        uint64_t ev_dropped;    /* since the last interval record */
+        int64_t closed_months[8];
+        size_t nclosed_months;
+        dcem_acct_rt_stats st;
+        dcem_ratelimit rl, rl_ev;
+};
+
+static int cmp_first(const void *x, const void *y) {
+        return strcmp(((const rt_first *)x)->name, ((const rt_first *)y)->name);
+}
+
+static rt_first *first_find(const rt_gen *g, const char *name) {
+        rt_first key = { .name = name };
+        return g->ndev ? bsearch(&key, g->first, g->ndev, sizeof(*g->first), cmp_first) : NULL;
+}
+
+/* ---- records waiting for the save ---- */
+
+static void rec_free(rt_rec *r) {
+        free(r->json);
+        r->json = NULL;
+}
+
+/* Take ownership of json. Drops the oldest beyond the cap (counted). */
+static int pend_push(dcem_acct_rt *rt, bool interval, const char *stream, char *json, size_t len) {
+        if (rt->npend >= DCEM_ACCT_RT_MAX_PENDING) {
+                rec_free(&rt->pend[0]);
+                memmove(&rt->pend[0], &rt->pend[1], (rt->npend - 1) * sizeof(rt->pend[0]));
+                rt->npend--;
+                if (rt->committed > 0)
+                        rt->committed--;
+                rt->st.pending_dropped++;
+        }
+        if (rt->npend == rt->cappend) {
+                size_t nc = rt->cappend ? rt->cappend * 2 : 16;
+                rt_rec *n = realloc(rt->pend, nc * sizeof(*n));
+                if (!n) {
+                        free(json);
+                        rt->st.pending_dropped++;
+                        return -ENOMEM;
+                }
+                rt->pend = n;
+                rt->cappend = nc;
+        }
+        rt_rec *r = &rt->pend[rt->npend++];
+        r->interval = interval;
+        snprintf(r->stream, sizeof r->stream, "%s", stream);
+        r->json = json;
+        r->len = len;
+        return 0;
+}
+
+/* Hand pend[0..n) to the publishers and remove them. */
+static void pend_hand_over(dcem_acct_rt *rt, size_t n) {
+        for (size_t i = 0; i < n; i++) {
+                rt_rec *r = &rt->pend[i];
+                if (rt->hooks.record)
+                        rt->hooks.record(rt->hooks.ud, r->stream, r->json, r->len);
+                if (r->interval)
+                        rt->st.intervals++;
+                else
+                        rt->st.rollups++;
+                rec_free(r);
+        }
+        memmove(&rt->pend[0], &rt->pend[n], (rt->npend - n) * sizeof(rt->pend[0]));
+        rt->npend -= n;
+        rt->committed = rt->committed > n ? rt->committed - n : 0;
+}
+
+/* ---- engine hooks (during feed and advance) ---- */
+
+static void on_event(void *ud, const dcem_acct_event *e) {
+        dcem_acct_rt *rt = ud;
+        if (e->kind == DCEM_EV_RESUMED && e->device) {
+                rt_first *f = first_find(rt->g, e->device);
+                if (f)
+                        f->resumed = true;
+        }
+        if (rt->nev >= DCEM_ACCT_RT_MAX_EVENTS || !rt->ev) {
+                rt->ev_dropped++;
+                rt->st.events_dropped++;
+                return;
+        }
+        dcem_rec_event *x = &rt->ev[rt->nev++];
+        memset(x, 0, sizeof(*x));
+        x->kind = e->kind;
+        snprintf(x->device, sizeof x->device, "%s", e->device ? e->device : "");
+        snprintf(x->point, sizeof x->point, "%s", e->point ? e->point : "");
+        x->prev_ts_ns = e->prev_ts_ns;
+        x->ts_ns = e->ts_ns;
+        x->prev_value = e->prev_value;
+        x->value = e->value;
+        x->kwh = e->kwh;
+        if (e->kind != DCEM_EV_RESUMED && e->kind != DCEM_EV_LATE)
+                dcem_log_limited(&rt->rl_ev, dcem_clock_mono(rt->clock), LOG_NOTICE,
+                                 "accounting: %s on %s%s%s (%.6g -> %.6g)", dcem_acct_event_name(e->kind), x->device,
+                                 x->point[0] ? " " : "", x->point, e->prev_value, e->value);
+}
+
+static void on_interval(void *ud, const dcem_acct_interval *iv) {
+        dcem_acct_rt *rt = ud;
+        /* The events of this interval (and any older still waiting) go with it. */
+        dcem_rec_event *mine = NULL;
+        size_t nm = 0;
+        if (rt->nev) {
+                mine = malloc(rt->nev * sizeof(*mine));
+                size_t keep = 0;
+                for (size_t i = 0; i < rt->nev; i++) {
+                        if (mine && rt->ev[i].ts_ns < iv->sums.end_ns)
+                                mine[nm++] = rt->ev[i];
+                        else
+                                rt->ev[keep++] = rt->ev[i];
+                }
+                rt->nev = keep;
+        }
+        /* Devices whose energy began inside this interval cover it only from there. */
+        dcem_acct_interval adj = *iv;
+        dcem_acct_dev_stat *st = NULL;
+        for (size_t i = 0; i < rt->g->ndev; i++) {
+                rt_first *f = &rt->g->first[i];
+                if (!rt->g->fresh_devices || f->done || f->first_ts == INT64_MIN || f->first_ts >= iv->sums.end_ns || f->dev >= iv->ndev)
+                        continue;
+                f->done = true;
+                if (f->resumed || f->first_ts <= iv->sums.start_ns)
+                        continue;
+                if (!st) {
+                        st = malloc(iv->ndev * sizeof(*st));
+                        if (!st)
+                                break;
+                        memcpy(st, iv->dev, iv->ndev * sizeof(*st));
+                        adj.dev = st;
+                }
+                dcem_acct_dev_stat *d = &st[f->dev];
+                double cov = (double)(iv->sums.end_ns - f->first_ts) / (double)(iv->sums.end_ns - iv->sums.start_ns);
+                if (d->completeness > cov) {
+                        adj.sums.readings_taken -= (d->completeness - cov) * d->expected;
+                        d->completeness = cov;
+                }
+        }
+        if (adj.sums.readings_taken < 0)
+                adj.sums.readings_taken = 0;
+        char *json = NULL;
+        size_t len = 0;
+        int r = dcem_rec_interval(&rt->g->env, &adj, mine, nm, rt->ev_dropped, &json, &len);
+        free(st);
+        free(mine);
+        rt->ev_dropped = 0;
+        rt->g->next_seq = iv->seq + 1;
+        if (r < 0) {
+                log_error("accounting: cannot encode interval record %" PRIu64 ": %s", iv->seq, strerror(-r));
+                rt->st.pending_dropped++;
+                return;
+        }
+        pend_push(rt, true, "intervals", json, len);
+}
+
+static void on_rollup(void *ud, dcem_window_kind kind, const dcem_acct_sums *s) {
+        dcem_acct_rt *rt = ud;
+        char *json = NULL;
+        size_t len = 0;
+        uint64_t last = rt->g->next_seq ? rt->g->next_seq - 1 : 0;
+        if (kind == DCEM_WIN_MONTH && rt->nclosed_months < sizeof rt->closed_months / sizeof rt->closed_months[0])
+                rt->closed_months[rt->nclosed_months++] = dcem_month_of(s->start_ns);
+        int r = dcem_rec_window(&rt->g->env, kind, s, last, &json, &len);
+        if (r < 0) {
+                log_error("accounting: cannot encode the %s record: %s", dcem_window_name(kind), strerror(-r));
+                rt->st.pending_dropped++;
+                return;
+        }
+        pend_push(rt, false, "intervals", json, len);
+}
+
+/* ---- building ---- */
+
+static void gen_free(rt_gen *g) {
+        if (!g)
+                return;
+        dcem_acct_free(g->a);
+        free(g->devs);
+        free(g->first);
+        free(g);
+}
+
+/* Build the engine for cfg (no state loaded). 0 or -errno (logged). */
+static int gen_new(dcem_acct_rt *rt, const dcem_config *cfg, rt_gen **ret) {
+        rt_gen *g = calloc(1, sizeof(*g));
+        if (!g)
+                return -ENOMEM;
+        g->cfg = cfg;
+        g->interval_ns = cfg->interval_ns > 0 ? cfg->interval_ns : 10 * DCEM_NS_PER_S;
+        const dcem_acct_conf *conf = cfg->accounting_conf;
+        if (!conf) {
+                dcem_acct_conf_defaults(&g->defconf);
+                conf = &g->defconf;
+        }
+        dcem_acct_hooks h = { .interval = on_interval, .rollup = on_rollup, .event = on_event, .ud = rt };
+        int r = dcem_acct_new(conf, &h, &g->a);
+        if (r < 0) {
+                log_error("accounting: invalid accounting configuration: %s", strerror(-r));
+                gen_free(g);
+                return r;
+        }
+        size_t n = dcem_config_ndevices(cfg);
+        g->devs = calloc(n ? n : 1, sizeof(*g->devs));
+        if (!g->devs) {
+                gen_free(g);
+                return -ENOMEM;
+        }
+        const dcem_device_conf *d = dcem_config_devices(cfg);
+        for (size_t i = 0; i < n; i++) {
+                if (d[i].role == DCEM_ROLE_NONE)
+                        continue;
+                dcem_acct_device spec = {
+                        .name = d[i].name, .role = (dcem_role)d[i].role,
+                        .pue_category = d[i].role == DCEM_ROLE_IT ? (int)d[i].pue_category : 0,
+                        .rated_kw = d[i].rated_kw, .poll_interval_ns = d[i].interval_ns,
+                        .counter_bits = (unsigned)d[i].meter.counter_bits,
+                        .counter_scale_kwh = d[i].meter.resolution_kwh,
+                        .source = (dcem_acct_source)d[i].meter.energy_source,
+                };
+                r = dcem_acct_add_device(g->a, &spec);
+                if (r < 0) {
+                        log_error("accounting: device %s: cannot account for it: %s", d[i].name, strerror(-r));
+                        gen_free(g);
+                        return r;
+                }
+                g->devs[g->ndev++] = (dcem_rec_device){ .name = d[i].name, .role = (dcem_role)d[i].role,
+                                                        .pue_category = spec.pue_category, .meter = &d[i].meter };
+        }
+        g->first = calloc(g->ndev ? g->ndev : 1, sizeof(*g->first));
+        if (!g->first) {
+                gen_free(g);
+                return -ENOMEM;
+        }
+        for (size_t i = 0; i < g->ndev; i++)
+                g->first[i] = (rt_first){ .name = g->devs[i].name, .dev = i, .first_ts = INT64_MIN };
+        qsort(g->first, g->ndev, sizeof(*g->first), cmp_first);
+        const dcem_acct_conf *ec = dcem_acct_config(g->a);
+        g->fig = (dcem_fig_params){ .completeness_threshold = ec->completeness_threshold, .carbon = &ec->carbon,
+                                    .compute = &ec->compute, .targets = &ec->targets };
+        g->env = (dcem_rec_env){ .devices = g->devs, .ndev = g->ndev, .fig = &g->fig,
+                                 .record_interval_ns = ec->record_interval_ns,
+                                 .realtime_window_ns = ec->realtime_window_ns };
+        *ret = g;
+        return 0;
+}
+
+/* Restore g's state from the state directory. 0 (also: no state, a first
+ * start, logged) or -errno (logged with the reason). */
+static int gen_load(dcem_acct_rt *rt, rt_gen *g, dcem_state_info *ret_info, bool *ret_found) {
+        const char *dir = g->cfg->state_dir;
+        char err[512] = "";
+        *ret_found = false;
+        if (!dir || !*dir) {
+                log_error("accounting: no state_dir: the accounting cannot persist its state");
+                return -EINVAL;
+        }
+        if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
+                int r = -errno;
+                log_error("accounting: cannot create the state directory %s: %s", dir, strerror(-r));
+                return r;
+        }
+        dcem_state_info info = { 0 };
+        int r = dcem_state_load(dir, g->a, dcem_clock_utc(rt->clock), &info, err, sizeof err);
+        if (r == -ENOENT) {
+                log_info("accounting: no state in %s: first start, intervals begin with the first readings", dir);
+                g->fresh_devices = true;
+                return 0;
+        }
+        if (r < 0) {
+                log_error("accounting: cannot restore the accounting state: %s%s", err[0] ? err : strerror(-r),
+                          r == -EBADMSG || r == -EINVAL
+                                  ? " (refusing to start rather than lose or double-count energy; move the file away "
+                                    "to start a new accounting)"
+                                  : "");
+                return r;
+        }
+        char ts[DCEM_TS_MAX];
+        log_info("accounting: state restored from %s (saved %s): next interval seq %" PRIu64
+                 ", %zu device baselines restored, %zu dropped, %zu new, %zu open intervals, %zu certificate entries",
+                 dir, dcem_format_utc(info.saved_ns, ts), info.next_seq, info.devices_restored, info.devices_dropped,
+                 info.devices_new, info.open_intervals, info.certificates);
+        g->next_seq = info.next_seq;
+        g->fresh_devices = info.devices_new > 0;
+        *ret_found = true;
+        if (ret_info)
+                *ret_info = info;
+        return 0;
+}
+
+/* ---- the outbox ---- */
+
+static int outbox_path(const rt_gen *g, char *buf, size_t len, bool tmp) {
+        if (snprintf(buf, len, "%s/%s%s", g->cfg->state_dir, DCEM_ACCT_OUTBOX_FILE, tmp ? ".tmp" : "") >= (int)len)
+                return -ENAMETOOLONG;
+        return 0;
+}
+
+/* Write the pending records with the seq the state will have once saved. */
+static int outbox_write(dcem_acct_rt *rt) {
+        char path[PATH_MAX], tmp[PATH_MAX];
+        if (outbox_path(rt->g, path, sizeof path, false) < 0 || outbox_path(rt->g, tmp, sizeof tmp, true) < 0)
+                return -ENAMETOOLONG;
+        json_t *recs = json_array();
+        for (size_t i = 0; recs && i < rt->npend; i++)
+                json_array_append_new(recs, json_pack("{s:s,s:b,s:s%}", "stream", rt->pend[i].stream, "interval",
+                                                      rt->pend[i].interval, "json", rt->pend[i].json,
+                                                      rt->pend[i].len));
+        json_t *doc = json_pack("{s:s,s:I,s:o}", "format", "dcem-accounting-outbox", "after_seq",
+                                (json_int_t)rt->g->next_seq, "records", recs);
+        char *txt = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+        json_decref(doc);
+        if (!txt)
+                return -ENOMEM;
+        int r = 0;
+        int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        if (fd < 0) {
+                free(txt);
+                return -errno;
+        }
+        size_t n = strlen(txt), off = 0;
+        while (off < n) {
+                ssize_t w = write(fd, txt + off, n - off);
+                if (w < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        r = -errno;
+                        break;
+                }
+                off += (size_t)w;
+        }
+        free(txt);
+        if (r == 0 && fsync(fd) < 0)
+                r = -errno;
+        if (close(fd) < 0 && r == 0)
+                r = -errno;
+        if (r == 0 && rename(tmp, path) < 0)
+                r = -errno;
+        if (r < 0)
+                unlink(tmp);
+        return r; /* the state save that follows fsyncs the directory */
+}
+
+static void outbox_remove(dcem_acct_rt *rt) {
+        char path[PATH_MAX];
+        if (outbox_path(rt->g, path, sizeof path, false) == 0 && unlink(path) < 0 && errno != ENOENT)
+                log_warning("accounting: cannot remove %s: %s", path, strerror(errno));
+}
+
+/* At start: the outbox a crash left. Its records are handed over again when
+ * the state saved after them (state seq >= after_seq); otherwise the state is
+ * older and the engine will close those intervals again. */
+static void outbox_recover(dcem_acct_rt *rt, bool state_found) {
+        char path[PATH_MAX];
+        if (outbox_path(rt->g, path, sizeof path, false) < 0)
+                return;
+        json_error_t je;
+        json_t *doc = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
+        if (!doc) {
+                if (access(path, F_OK) == 0)
+                        log_warning("accounting: %s:%d:%d: unreadable outbox (%s): ignored", path, je.line, je.column,
+                                    je.text);
+                return;
+        }
+        json_t *recs = json_object_get(doc, "records"), *as = json_object_get(doc, "after_seq");
+        if (!json_is_array(recs) || !json_is_integer(as)) {
+                log_warning("accounting: %s: not an outbox: ignored", path);
+        } else if (!state_found || (uint64_t)json_integer_value(as) > rt->g->next_seq) {
+                log_info("accounting: %s: the state was not saved after these %zu records: they will be made again",
+                         path, json_array_size(recs));
+        } else {
+                size_t i;
+                json_t *v;
+                json_array_foreach(recs, i, v) {
+                        json_t *s = json_object_get(v, "stream"), *j = json_object_get(v, "json");
+                        if (!json_is_string(s) || !json_is_string(j))
+                                continue;
+                        char *copy = strdup(json_string_value(j));
+                        if (!copy || pend_push(rt, json_is_true(json_object_get(v, "interval")),
+                                               json_string_value(s), copy, strlen(copy)) < 0)
+                                continue;
+                        rt->committed = rt->npend;
+                }
+                log_notice("accounting: %zu records of the last run were saved but maybe not published: handing "
+                           "them over again (consumers drop duplicates by record_seq)", rt->committed);
+        }
+        json_decref(doc);
+}
+
+/* ---- public ---- */
+
+
+int dcem_acct_rt_new(dcem_loop *loop, const dcem_config *cfg, const dcem_acct_rt_hooks *hooks, dcem_acct_rt **ret) {
+        dcem_acct_rt *rt = calloc(1, sizeof(*rt));
+        if (!rt)
+                return -ENOMEM;
+        rt->loop = loop;
+        rt->clock = dcem_loop_clock(loop);
+        if (hooks)
+                rt->hooks = *hooks;
+        rt->rl = (dcem_ratelimit)DCEM_RATELIMIT(60 * DCEM_NS_PER_S, 5);
+        rt->rl_ev = (dcem_ratelimit)DCEM_RATELIMIT(60 * DCEM_NS_PER_S, 20);
+        rt->ev = calloc(DCEM_ACCT_RT_MAX_EVENTS, sizeof(*rt->ev));
+        int r = rt->ev ? gen_new(rt, cfg, &rt->g) : -ENOMEM;
+        bool found = false;
+        if (r == 0)
+                r = gen_load(rt, rt->g, NULL, &found);
+        if (r < 0) {
+                dcem_acct_rt_free(rt);
+                return r;
+        }
+        outbox_recover(rt, found);
+        *ret = rt;
+        return 0;
+}
+
+static int64_t next_tick_mono(const dcem_acct_rt *rt) {
+        int64_t utc = dcem_clock_utc(rt->clock), mono = dcem_clock_mono(rt->clock);
+        int64_t iv = rt->g->interval_ns, half = iv / 2;
+        int64_t slot = ((utc - half) / iv + 1) * iv + half;
+        return mono + (slot - utc);
+}
+
+static void on_timer(dcem_loop *l, uint64_t id, void *ud) {
+        dcem_acct_rt *rt = ud;
+        (void)id;
+        rt->timer = 0;
+        (void)dcem_acct_rt_tick(rt);
+        dcem_loop_add_timer(l, next_tick_mono(rt), on_timer, rt, &rt->timer);
+}
+
+int dcem_acct_rt_start(dcem_acct_rt *rt) {
+        if (rt->committed > 0) {
+                rt->st.replayed += rt->committed;
+                pend_hand_over(rt, rt->committed);
+                if (rt->npend == 0)
+                        outbox_remove(rt);
+        } else if (rt->npend == 0) {
+                outbox_remove(rt);
+        }
+        if (rt->timer)
+                dcem_loop_cancel_timer(rt->loop, rt->timer);
+        rt->timer = 0;
+        return dcem_loop_add_timer(rt->loop, next_tick_mono(rt), on_timer, rt, &rt->timer);
+}
+
+void dcem_acct_rt_feed(dcem_acct_rt *rt, const dcem_batch *b) {
+        rt_first *f = first_find(rt->g, b->device);
+        for (size_t i = 0; f && f->first_ts == INT64_MIN && i < b->n; i++) {
+                const dcem_sample *s = &b->samples[i];
+                if ((s->quality == DCEM_Q_GOOD || s->quality == DCEM_Q_ESTIMATED) &&
+                    (!strcmp(s->point, "energy_kwh") || !strcmp(s->point, "energy_export_kwh") ||
+                     !strcmp(s->point, "power_kw")))
+                        f->first_ts = s->ts_ns;
+        }
+        int r = dcem_acct_feed_batch(rt->g->a, b);
+        if (r == 0 || r == -ENOENT)
+                return;
+        rt->st.feed_errors++;
+        dcem_log_limited(&rt->rl, dcem_clock_mono(rt->clock), LOG_WARNING, "accounting: device %s: reading refused: %s",
+                         b->device, r == -EINVAL ? "energy or power in a unit other than Wh/kWh/MWh or W/kW/MW"
+                                                 : strerror(-r));
+}
+
+/* Save the state; on success hand over every pending record. */
+static int commit(dcem_acct_rt *rt, int64_t now) {
+        if (rt->npend == 0)
+                return 0;
+        char err[512] = "";
+        int r = outbox_write(rt);
+        if (r < 0) {
+                rt->st.save_failures++;
+                dcem_log_limited(&rt->rl, dcem_clock_mono(rt->clock), LOG_ERR,
+                                 "accounting: cannot write the outbox in %s: %s (%zu records wait)",
+                                 rt->g->cfg->state_dir, strerror(-r), rt->npend);
+                return r;
+        }
+        r = dcem_state_save(rt->g->cfg->state_dir, rt->g->a, now, err, sizeof err);
+        if (r < 0) {
+                rt->st.save_failures++;
+                dcem_log_limited(&rt->rl, dcem_clock_mono(rt->clock), LOG_ERR,
+                                 "accounting: cannot save the state: %s (%zu records wait for the next save)", err,
+                                 rt->npend);
+                return r;
+        }
+        rt->st.saves++;
+        pend_hand_over(rt, rt->npend);
+        outbox_remove(rt);
+        return 0;
+}
+
+static void emit_metrics(dcem_acct_rt *rt, int64_t now) {
+        dcem_acct_sums s_rt, s_day, s_month;
+        bool h_rt = dcem_acct_window(rt->g->a, DCEM_WIN_REALTIME, now, &s_rt) == 0;
+        bool h_day = dcem_acct_window(rt->g->a, DCEM_WIN_DAY, now, &s_day) == 0;
+        bool h_month = dcem_acct_window(rt->g->a, DCEM_WIN_MONTH, now, &s_month) == 0;
+        char *json = NULL;
+        size_t len = 0;
+        if (dcem_rec_metrics(&rt->g->env, now, h_rt ? &s_rt : NULL, h_day ? &s_day : NULL, h_month ? &s_month : NULL,
+                             &json, &len) < 0)
+                return;
+        if (rt->hooks.record)
+                rt->hooks.record(rt->hooks.ud, "metrics", json, len);
+        rt->st.metrics++;
+        free(json);
+}
+
+int dcem_acct_rt_tick(dcem_acct_rt *rt) {
+        int64_t now = dcem_clock_utc(rt->clock), off = now - dcem_clock_mono(rt->clock);
+        if (rt->have_off && (off - rt->off > STEP_THRESHOLD_NS || rt->off - off > STEP_THRESHOLD_NS)) {
+                log_warning("accounting: the wall clock stepped by %+.3f s: counter baselines dropped (no energy "
+                            "is counted across the step; the gap shows in completeness)",
+                            (double)(off - rt->off) / (double)DCEM_NS_PER_S);
+                dcem_acct_clock_step(rt->g->a, now);
+                rt->st.clock_steps++;
+        }
+        rt->off = off;
+        rt->have_off = true;
+        rt->nclosed_months = 0;
+        int r = dcem_acct_advance(rt->g->a, now);
+        if (r < 0)
+                log_error("accounting: cannot close intervals: %s", strerror(-r));
+        /* A closed month also closes a rolling 12 months and updates its year. */
+        for (size_t i = 0; i < rt->nclosed_months; i++) {
+                int64_t ref = dcem_month_start_ns(rt->closed_months[i] + 1);
+                dcem_window_kind kinds[2] = { DCEM_WIN_ROLLING12, DCEM_WIN_YEAR };
+                for (int k = 0; k < 2; k++) {
+                        dcem_acct_sums s;
+                        char *json = NULL;
+                        size_t len = 0;
+                        if (dcem_acct_window(rt->g->a, kinds[k], kinds[k] == DCEM_WIN_YEAR ? ref - 1 : ref, &s) == 0 &&
+                            dcem_rec_window(&rt->g->env, kinds[k], &s, rt->g->next_seq ? rt->g->next_seq - 1 : 0, &json,
+                                            &len) == 0)
+                                pend_push(rt, false, "intervals", json, len);
+                }
+        }
+        int c = commit(rt, now);
+        emit_metrics(rt, now);
+        return r < 0 ? r : c;
+}
+
+int dcem_acct_rt_reload(dcem_acct_rt *rt, const dcem_config *cfg) {
+        char err[512] = "";
+        int64_t now = dcem_clock_utc(rt->clock);
+        int r = commit(rt, now);
+        if (r == 0)
+                r = dcem_state_save(rt->g->cfg->state_dir, rt->g->a, now, err, sizeof err);
+        if (r < 0) {
+                log_error("accounting: reload: cannot save the state first: %s: keeping the running configuration",
+                          err[0] ? err : strerror(-r));
+                return r;
+        }
+        rt_gen *g = NULL;
+        r = gen_new(rt, cfg, &g);
+        bool found = false;
+        if (r == 0 && strcmp(cfg->state_dir, rt->g->cfg->state_dir) != 0) {
+                /* A new state directory: carry the state over through a save there. */
+                if (mkdir(cfg->state_dir, 0700) < 0 && errno != EEXIST)
+                        r = -errno;
+                else
+                        r = dcem_state_save(cfg->state_dir, rt->g->a, now, err, sizeof err);
+                if (r < 0)
+                        log_error("accounting: reload: cannot write the state to %s: %s", cfg->state_dir,
+                                  err[0] ? err : strerror(-r));
+        }
+        if (r == 0)
+                r = gen_load(rt, g, NULL, &found);
+        if (r < 0) {
+                gen_free(g);
+                log_error("accounting: reload refused: keeping the running accounting configuration");
+                return r;
+        }
+        gen_free(rt->g);
+        rt->g = g;
+        log_info("accounting: reloaded (%zu devices)", g->ndev);
+        if (rt->timer) {
+                dcem_loop_cancel_timer(rt->loop, rt->timer);
+                rt->timer = 0;
+                return dcem_loop_add_timer(rt->loop, next_tick_mono(rt), on_timer, rt, &rt->timer);
+        }
+        return 0;
+}
+
+int dcem_acct_rt_stop(dcem_acct_rt *rt) {
+        if (rt->timer)
+                dcem_loop_cancel_timer(rt->loop, rt->timer);
+        rt->timer = 0;
+        (void)dcem_acct_rt_tick(rt);
+        char err[512] = "";
+        int64_t now = dcem_clock_utc(rt->clock);
+        int r = commit(rt, now);
+        if (r == 0)
+                r = dcem_state_save(rt->g->cfg->state_dir, rt->g->a, now, err, sizeof err);
+        if (r < 0)
+                log_error("accounting: cannot save the state at stop: %s", err[0] ? err : strerror(-r));
+        else
+                rt->st.saves++;
+        return r;
+}
+
+void dcem_acct_rt_get_stats(const dcem_acct_rt *rt, dcem_acct_rt_stats *ret) {
+        *ret = rt->st;
+        ret->next_seq = rt->g->next_seq;
+}
+
+const dcem_acct *dcem_acct_rt_engine(const dcem_acct_rt *rt) {
+        return rt->g->a;
+}
+
+void dcem_acct_rt_free(dcem_acct_rt *rt) {
+        if (!rt)
+                return;
+        if (rt->timer)
+                dcem_loop_cancel_timer(rt->loop, rt->timer);
+        for (size_t i = 0; i < rt->npend; i++)
+                rec_free(&rt->pend[i]);
+        free(rt->pend);
+        free(rt->ev);
+        gen_free(rt->g);
+        free(rt);
+}

@@ -1,0 +1,379 @@
+/* encode_records.c - interval, roll-up and metrics records as JSON.
+ *
+ * What a consumer (a grid-response system, a certification body) receives
+ * from the accounting. The shapes are documented in docs/MQTT.md and
+ * docs/schemas/intervals.json, metrics.json; docs/ACCOUNTING.md says what
+ * the numbers mean. Built with jansson in a fixed member order; numbers are
+ * dumped with DCEM_JSON_FLAGS (15 significant digits, locale-independent),
+ * NaN and infinities as null. Pure: no I/O, no clock.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "dcem/clock.h"
+#include "encode_records.h"
+#include "json.h"
+
+/* A builder that remembers an allocation failure instead of checking every call. */
+typedef struct jb {
+        bool fail;
+} jb;
+
+static void put(jb *b, json_t *o, const char *k, json_t *v) {
+        if (!o || !v || json_object_set_new(o, k, v) < 0)
+                b->fail = true;
+}
+
+static void push(jb *b, json_t *a, json_t *v) {
+        if (!a || !v || json_array_append_new(a, v) < 0)
+                b->fail = true;
+}
+
+static json_t *jts(int64_t ns) {
+        char buf[DCEM_TS_MAX];
+        return json_string(dcem_format_utc(ns, buf));
+}
+
+static json_t *jnum(double v) {
+        return dcem_json_number(v);
+}
+
+/* kWh with its unit and estimated part: {"v":..,"u":"kWh","estimated_kwh":..,"q":..}. */
+static json_t *jkwh(jb *b, double kwh, double est) {
+        json_t *o = json_object();
+        put(b, o, "v", jnum(kwh));
+        put(b, o, "u", json_string("kWh"));
+        put(b, o, "estimated_kwh", jnum(est));
+        put(b, o, "q", json_string(est != 0 ? "estimated" : "good"));
+        return o;
+}
+
+static const char *role_name(dcem_role r) {
+        static const char *const n[_DCEM_ROLE_MAX] = { "grid_import", "grid_export", "onsite_renewable",
+                                                       "green_supply", "it", "cooling", "other", "none" };
+        return (unsigned)r < _DCEM_ROLE_MAX ? n[r] : "unknown";
+}
+
+/* The account a device feeds (mirror of the engine's), or -1. */
+static int device_account(const dcem_rec_device *d) {
+        switch (d->role) {
+        case DCEM_ROLE_GRID_IMPORT: return DCEM_ACC_GRID_IMPORT;
+        case DCEM_ROLE_GRID_EXPORT: return DCEM_ACC_EXPORT;
+        case DCEM_ROLE_ONSITE_RENEWABLE: return DCEM_ACC_ONSITE_RENEWABLE;
+        case DCEM_ROLE_GREEN_SUPPLY: return DCEM_ACC_GREEN_SUPPLY;
+        case DCEM_ROLE_IT: return d->pue_category >= 1 && d->pue_category <= 3 ? DCEM_ACC_IT1 + d->pue_category - 1 : -1;
+        case DCEM_ROLE_COOLING: return DCEM_ACC_COOLING;
+        case DCEM_ROLE_OTHER: return DCEM_ACC_OTHER;
+        default: return -1;
+        }
+}
+
+#define BIT(a) (1u << (a))
+#define EDC_ACCOUNTS (BIT(DCEM_ACC_GRID_IMPORT) | BIT(DCEM_ACC_EXPORT) | BIT(DCEM_ACC_ONSITE_RENEWABLE) | BIT(DCEM_ACC_GREEN_SUPPLY))
+
+static uint32_t it_bit(int category) {
+        return category >= 1 && category <= 3 ? BIT(DCEM_ACC_IT1 + category - 1) : 0;
+}
+
+uint32_t dcem_rec_figure_accounts(const dcem_figure *f) {
+        const char *m = f->metric ? f->metric : "";
+        uint32_t it = it_bit(f->category);
+        if (!strcmp(m, "pue"))
+                return EDC_ACCOUNTS | it;
+        if (!strcmp(m, "ppue_cooling"))
+                return BIT(DCEM_ACC_COOLING) | it;
+        if (!strcmp(m, "cue_location"))
+                return BIT(DCEM_ACC_GRID_IMPORT) | it;
+        if (!strcmp(m, "cue_market"))
+                return EDC_ACCOUNTS | it;
+        if (!strcmp(m, "energy_it"))
+                return it;
+        if (!strcmp(m, "energy_cooling"))
+                return BIT(DCEM_ACC_COOLING);
+        if (!strcmp(m, "energy_other"))
+                return BIT(DCEM_ACC_OTHER);
+        if (!strcmp(m, "energy_losses"))
+                return EDC_ACCOUNTS | it | BIT(DCEM_ACC_COOLING) | BIT(DCEM_ACC_OTHER);
+        if (!strcmp(m, "energy_dc") || !strcmp(m, "ref") || !strcmp(m, "carbon_market"))
+                return EDC_ACCOUNTS;
+        if (!strcmp(m, "carbon_location"))
+                return BIT(DCEM_ACC_GRID_IMPORT);
+        if (!strcmp(m, "sci"))
+                return it | (f->basis && !strcmp(f->basis, "x_pue") ? EDC_ACCOUNTS : 0);
+        return 0;
+}
+
+/* {"grid_import": ["utility-a", ...], ...}: the devices behind each account present. */
+static json_t *source_devices(jb *b, const dcem_rec_env *env) {
+        json_t *o = json_object();
+        for (int acc = 0; acc < _DCEM_ACC_MAX; acc++) {
+                json_t *a = NULL;
+                for (size_t i = 0; i < env->ndev; i++) {
+                        if (device_account(&env->devices[i]) != acc)
+                                continue;
+                        if (!a)
+                                a = json_array();
+                        push(b, a, dcem_json_string(env->devices[i].name));
+                }
+                if (a)
+                        put(b, o, dcem_acct_account_name((dcem_acct_account)acc), a);
+        }
+        return o;
+}
+
+static json_t *figure_json(jb *b, const dcem_figure *f) {
+        json_t *o = json_object();
+        put(b, o, "metric", json_string(f->metric ? f->metric : "?"));
+        if (f->category)
+                put(b, o, "category", json_integer(f->category));
+        put(b, o, "value", f->status == DCEM_FIG_OK ? jnum(f->value) : json_null());
+        put(b, o, "unit", json_string(f->unit ? f->unit : ""));
+        if (f->functional_unit)
+                put(b, o, "per", json_string(f->functional_unit));
+        put(b, o, "status", json_string(dcem_fig_status_name(f->status)));
+        put(b, o, "window", json_string(dcem_window_name(f->window)));
+        put(b, o, "start", jts(f->start_ns));
+        put(b, o, "end", jts(f->end_ns));
+        put(b, o, "label", json_string(dcem_fig_label_name(f->label)));
+        put(b, o, "completeness", jnum(f->completeness));
+        put(b, o, "quality", json_string(f->estimated ? "estimated" : "measured"));
+        put(b, o, "estimated_share", jnum(f->estimated_share));
+        put(b, o, "numerator", jnum(f->numerator));
+        put(b, o, "denominator", jnum(f->denominator));
+        if (f->basis)
+                put(b, o, "basis", json_string(f->basis));
+        if (f->factor_source) {
+                put(b, o, "factor", jnum(f->factor));
+                put(b, o, "factor_unit", json_string(strstr(f->unit ? f->unit : "", "CO2e") ? "kgCO2e/kWh" : "kgCO2/kWh"));
+                put(b, o, "factor_source", dcem_json_string(f->factor_source));
+        }
+        if (f->functional_unit)
+                put(b, o, "embodied_included", json_boolean(f->embodied));
+        if (f->target_met >= 0) {
+                put(b, o, "target", jnum(f->target));
+                put(b, o, "target_met", json_boolean(f->target_met));
+        }
+        json_t *src = json_array();
+        uint32_t acc = dcem_rec_figure_accounts(f);
+        for (int i = 0; i < _DCEM_ACC_MAX; i++)
+                if (acc & BIT(i))
+                        push(b, src, json_string(dcem_acct_account_name((dcem_acct_account)i)));
+        put(b, o, "sources", src);
+        return o;
+}
+
+static json_t *figures_json(jb *b, const dcem_rec_env *env, const dcem_acct_sums *s, dcem_window_kind k) {
+        dcem_figure figs[DCEM_REC_MAX_FIGURES];
+        size_t n = 0;
+        (void)dcem_figures_all(s, k, env->fig, figs, DCEM_REC_MAX_FIGURES, &n); /* -ENOBUFS: the first 64 */
+        json_t *a = json_array();
+        for (size_t i = 0; i < n; i++)
+                push(b, a, figure_json(b, &figs[i]));
+        return a;
+}
+
+static double sum_of(const double *v) {
+        double t = 0;
+        for (int i = 0; i < _DCEM_ACC_MAX; i++)
+                t += fabs(v[i]);
+        return t;
+}
+
+/* The members every window record shares: energies, completeness, quality, claims. */
+static void sums_members(jb *b, json_t *o, const dcem_acct_sums *s) {
+        put(b, o, "duration_s", jnum((double)(s->end_ns - s->start_ns) / (double)DCEM_NS_PER_S));
+        put(b, o, "intervals", json_integer((json_int_t)s->n_intervals));
+        put(b, o, "covered_s", jnum((double)s->covered_ns / (double)DCEM_NS_PER_S));
+        json_t *e = json_object();
+        for (int acc = 0; acc < _DCEM_ACC_MAX; acc++) {
+                if (acc >= DCEM_ACC_IT1 && acc <= DCEM_ACC_IT3 && !(s->it_categories & (1u << (acc - DCEM_ACC_IT1 + 1))))
+                        continue;
+                put(b, e, dcem_acct_account_name((dcem_acct_account)acc), jkwh(b, s->kwh[acc], s->est_kwh[acc]));
+        }
+        put(b, e, "dc", jkwh(b, dcem_acct_sums_edc(s), dcem_acct_sums_edc_est(s)));
+        put(b, o, "energy", e);
+        put(b, o, "completeness", jnum(dcem_acct_sums_completeness(s)));
+        put(b, o, "readings_taken", jnum(s->readings_taken));
+        put(b, o, "readings_expected", jnum(s->readings_expected));
+        double tot = sum_of(s->kwh), est = sum_of(s->est_kwh);
+        put(b, o, "estimated_share", jnum(tot > 0 ? (est > tot ? 1 : est / tot) : 0));
+        put(b, o, "estimated", json_boolean(est > 0));
+        put(b, o, "late_kwh", jnum(s->late_kwh));
+        put(b, o, "event_count", json_integer((json_int_t)s->events));
+        json_t *in = json_object();
+        put(b, in, "contract_kwh", jnum(s->contract_kwh));
+        put(b, in, "certificate_kwh", jnum(s->cert_kwh));
+        put(b, in, "claimed_kwh", jnum(dcem_fig_claimed_kwh(s)));
+        put(b, in, "final", json_boolean(s->instruments_final));
+        put(b, o, "instruments", in);
+}
+
+static json_t *meter_json(jb *b, const dcem_meter_conf *m) {
+        json_t *o = json_object();
+        put(b, o, "accuracy_class", m && m->accuracy_class ? dcem_json_string(m->accuracy_class) : json_null());
+        put(b, o, "ct_ratio", m && m->ct_ratio ? dcem_json_string(m->ct_ratio) : json_null());
+        put(b, o, "calibration_date", m && m->calibration_date ? dcem_json_string(m->calibration_date) : json_null());
+        if (m && m->counter_bits) {
+                put(b, o, "counter_bits", json_integer((json_int_t)m->counter_bits));
+                put(b, o, "resolution_kwh", jnum(m->resolution_kwh));
+        }
+        return o;
+}
+
+static const dcem_rec_device *find_dev(const dcem_rec_env *env, const char *name) {
+        for (size_t i = 0; i < env->ndev; i++)
+                if (!strcmp(env->devices[i].name, name))
+                        return &env->devices[i];
+        return NULL;
+}
+
+static int finish(jb *b, json_t *o, char **ret_json, size_t *ret_len) {
+        char *s = b->fail || !o ? NULL : json_dumps(o, DCEM_JSON_FLAGS);
+        json_decref(o);
+        if (!s)
+                return -ENOMEM;
+        *ret_json = s;
+        *ret_len = strlen(s);
+        return 0;
+}
+
+int dcem_rec_interval(const dcem_rec_env *env, const dcem_acct_interval *iv, const dcem_rec_event *events,
+                      size_t nev, uint64_t events_dropped, char **ret_json, size_t *ret_len) {
+        jb b = { 0 };
+        const dcem_acct_sums *s = &iv->sums;
+        json_t *o = json_object();
+        put(&b, o, "window", json_string("interval"));
+        put(&b, o, "record_seq", json_integer((json_int_t)iv->seq));
+        put(&b, o, "start", jts(s->start_ns));
+        put(&b, o, "end", jts(s->end_ns));
+        sums_members(&b, o, s);
+        json_t *devs = json_array();
+        for (size_t i = 0; i < iv->ndev; i++) {
+                const dcem_acct_dev_stat *d = &iv->dev[i];
+                const dcem_rec_device *rd = find_dev(env, d->device);
+                json_t *x = json_object();
+                put(&b, x, "device", dcem_json_string(d->device));
+                put(&b, x, "role", json_string(role_name(d->role)));
+                if (d->pue_category)
+                        put(&b, x, "pue_category", json_integer(d->pue_category));
+                put(&b, x, "kwh", jnum(d->kwh));
+                put(&b, x, "export_kwh", jnum(d->export_kwh));
+                put(&b, x, "estimated_kwh", jnum(d->est_kwh));
+                put(&b, x, "late_kwh", jnum(d->late_kwh));
+                put(&b, x, "readings_taken", json_integer((json_int_t)d->taken));
+                put(&b, x, "readings_expected", jnum(d->expected));
+                put(&b, x, "completeness", jnum(d->completeness));
+                put(&b, x, "events", json_integer((json_int_t)d->events));
+                put(&b, x, "meter", meter_json(&b, rd ? rd->meter : NULL));
+                push(&b, devs, x);
+        }
+        put(&b, o, "devices", devs);
+        json_t *evs = json_array();
+        for (size_t i = 0; i < nev; i++) {
+                const dcem_rec_event *e = &events[i];
+                json_t *x = json_object();
+                put(&b, x, "kind", json_string(dcem_acct_event_name(e->kind)));
+                put(&b, x, "device", dcem_json_string(e->device));
+                if (e->point[0])
+                        put(&b, x, "point", dcem_json_string(e->point));
+                put(&b, x, "ts", jts(e->ts_ns));
+                put(&b, x, "prev_ts", e->prev_ts_ns ? jts(e->prev_ts_ns) : json_null());
+                put(&b, x, "prev_value", jnum(e->prev_value));
+                put(&b, x, "value", jnum(e->value));
+                put(&b, x, "counted_kwh", jnum(e->kwh));
+                push(&b, evs, x);
+        }
+        put(&b, o, "events", evs);
+        put(&b, o, "events_dropped", json_integer((json_int_t)events_dropped));
+        put(&b, o, "source_devices", source_devices(&b, env));
+        put(&b, o, "figures", figures_json(&b, env, s, DCEM_WIN_INTERVAL));
+        return finish(&b, o, ret_json, ret_len);
+}
+
+int dcem_rec_window(const dcem_rec_env *env, dcem_window_kind kind, const dcem_acct_sums *s, uint64_t last_seq,
+                    char **ret_json, size_t *ret_len) {
+        if (kind == DCEM_WIN_INTERVAL || kind == DCEM_WIN_REALTIME || (unsigned)kind >= _DCEM_WIN_MAX)
+                return -EINVAL;
+        jb b = { 0 };
+        json_t *o = json_object();
+        put(&b, o, "window", json_string(dcem_window_name(kind)));
+        put(&b, o, "last_record_seq", json_integer((json_int_t)last_seq));
+        put(&b, o, "start", jts(s->start_ns));
+        put(&b, o, "end", jts(s->end_ns));
+        sums_members(&b, o, s);
+        if (kind == DCEM_WIN_ROLLING12 || kind == DCEM_WIN_YEAR)
+                put(&b, o, "months_with_data", json_integer((json_int_t)s->months_with_data));
+        put(&b, o, "source_devices", source_devices(&b, env));
+        put(&b, o, "figures", figures_json(&b, env, s, kind));
+        return finish(&b, o, ret_json, ret_len);
+}
+
+/* Mean power of an account over a window, kW: {"v":..,"u":"kW"}. */
+static json_t *jkw(jb *b, double kwh, double hours, bool est) {
+        json_t *o = json_object();
+        put(b, o, "v", jnum(hours > 0 ? kwh / hours : NAN));
+        put(b, o, "u", json_string("kW"));
+        put(b, o, "q", json_string(est ? "estimated" : "good"));
+        return o;
+}
+
+int dcem_rec_metrics(const dcem_rec_env *env, int64_t now, const dcem_acct_sums *rt, const dcem_acct_sums *day,
+                     const dcem_acct_sums *month, char **ret_json, size_t *ret_len) {
+        jb b = { 0 };
+        json_t *o = json_object();
+        put(&b, o, "window", json_string("realtime"));
+        put(&b, o, "at", jts(now));
+        put(&b, o, "realtime_window_s", jnum((double)env->realtime_window_ns / (double)DCEM_NS_PER_S));
+        if (rt) {
+                double h = (double)(rt->end_ns - rt->start_ns) / (double)(3600 * DCEM_NS_PER_S);
+                put(&b, o, "start", jts(rt->start_ns));
+                put(&b, o, "end", jts(rt->end_ns));
+                put(&b, o, "completeness", jnum(dcem_acct_sums_completeness(rt)));
+                json_t *l = json_object();
+                for (int c = 1; c <= 3; c++) {
+                        if (!(rt->it_categories & (1u << c)))
+                                continue;
+                        char k[16];
+                        snprintf(k, sizeof k, "it_cat%d", c);
+                        put(&b, l, k, jkw(&b, dcem_acct_sums_it(rt, c), h, rt->est_kwh[DCEM_ACC_IT1 + c - 1] > 0));
+                }
+                put(&b, l, "facility", jkw(&b, dcem_acct_sums_edc(rt), h, dcem_acct_sums_edc_est(rt) > 0));
+                put(&b, l, "cooling", jkw(&b, rt->kwh[DCEM_ACC_COOLING], h, rt->est_kwh[DCEM_ACC_COOLING] > 0));
+                put(&b, l, "other", jkw(&b, rt->kwh[DCEM_ACC_OTHER], h, rt->est_kwh[DCEM_ACC_OTHER] > 0));
+                put(&b, l, "grid_import",
+                    jkw(&b, rt->kwh[DCEM_ACC_GRID_IMPORT], h, rt->est_kwh[DCEM_ACC_GRID_IMPORT] > 0));
+                put(&b, l, "export", jkw(&b, rt->kwh[DCEM_ACC_EXPORT], h, rt->est_kwh[DCEM_ACC_EXPORT] > 0));
+                put(&b, l, "onsite_generation",
+                    jkw(&b, rt->kwh[DCEM_ACC_ONSITE_RENEWABLE], h, rt->est_kwh[DCEM_ACC_ONSITE_RENEWABLE] > 0));
+                put(&b, l, "green_supply",
+                    jkw(&b, rt->kwh[DCEM_ACC_GREEN_SUPPLY], h, rt->est_kwh[DCEM_ACC_GREEN_SUPPLY] > 0));
+                put(&b, o, "load", l);
+                /* Carbon rates: the window's kg over its hours, both bases, never merged. */
+                json_t *cr = json_array();
+                for (int market = 0; market <= 1; market++) {
+                        dcem_figure f;
+                        dcem_fig_carbon(rt, DCEM_WIN_REALTIME, market, env->fig, &f);
+                        json_t *x = figure_json(&b, &f);
+                        json_object_set_new(x, "metric", json_string(market ? "carbon_rate_market" : "carbon_rate_location"));
+                        json_object_set_new(x, "value", f.status == DCEM_FIG_OK && h > 0 ? jnum(f.value / h) : json_null());
+                        json_object_set_new(x, "unit", json_string(strstr(f.unit, "CO2e") ? "kgCO2e/h" : "kgCO2/h"));
+                        push(&b, cr, x);
+                }
+                put(&b, o, "carbon_rate", cr);
+                put(&b, o, "figures", figures_json(&b, env, rt, DCEM_WIN_REALTIME));
+        } else {
+                put(&b, o, "load", json_null());
+                put(&b, o, "figures", json_array());
+        }
+        json_t *in = json_object();
+        if (day)
+                put(&b, in, "day", figures_json(&b, env, day, DCEM_WIN_DAY));
+        if (month)
+                put(&b, in, "month", figures_json(&b, env, month, DCEM_WIN_MONTH));
+        put(&b, o, "interim", in);
+        put(&b, o, "source_devices", source_devices(&b, env));
+        return finish(&b, o, ret_json, ret_len);
+}

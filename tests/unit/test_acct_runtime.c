@@ -1,0 +1,400 @@
+/* test_acct_runtime.c - the accounting's life in the agent, on a fake clock
+ * with synthetic batches: intervals close once and are handed over once, the
+ * state (and the outbox) are on disk before a record is handed over, a
+ * restart from the saved state (kill -9: no save at exit) continues the
+ * sequence without a duplicate or a gap and bridges the downtime so the
+ * energy total is exact, an outbox left by a crash is handed over again only
+ * when the state covers it, a wall-clock step is detected, a corrupt state is
+ * refused, and a reload keeps the sequence.
+ *
+ * The synthetic site: a grid meter whose counter grows by 0.5 kWh per second
+ * (1800 kW), a PDU counter at 0.1 kWh/s (360 kW, category 2) and a UPS giving
+ * only power, 360 kW (category 1, integrated, estimated). Expected energies
+ * follow from those slopes.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <errno.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include "acct_runtime.h"
+#include "dcem/state.h"
+#include "fake_clock.h"
+
+#define NS INT64_C(1000000000)
+#define T0 (INT64_C(1795464000) * NS) /* 2026-11-23T20:00:00Z */
+#define MONO0 (INT64_C(1000) * NS)
+
+typedef struct rec {
+        char stream[16];
+        json_t *o;
+} rec;
+
+static struct {
+        char dir[256];
+        fake_clock fc;
+        dcem_loop *loop;
+        dcem_acct_conf aconf;
+        dcem_device_conf devc[4];
+        dcem_config cfg;
+        rec recs[512];
+        size_t n;
+        size_t saved_checks;
+} T;
+
+static char *path_in(const char *name) {
+        static char p[512];
+        snprintf(p, sizeof p, "%s/%s", T.dir, name);
+        return p;
+}
+
+/* The seq the state on disk says comes next. */
+static int64_t disk_next_seq(void) {
+        json_error_t je;
+        json_t *doc = json_load_file(path_in(DCEM_STATE_FILE), 0, &je);
+        if (!doc)
+                return -1;
+        int64_t s = (int64_t)json_integer_value(json_object_get(json_object_get(doc, "body"), "seq"));
+        json_decref(doc);
+        return s;
+}
+
+static void on_record(void *ud, const char *stream, const char *json, size_t len) {
+        (void)ud;
+        assert_int_equal(strlen(json), len);
+        assert_true(T.n < 512);
+        json_error_t je;
+        json_t *o = json_loads(json, 0, &je);
+        assert_non_null(o);
+        if (!strcmp(stream, "intervals")) {
+                json_t *rs = json_object_get(o, "record_seq");
+                if (rs && json_integer_value(rs) < 90) { /* 99: the hand-made outbox record */
+                        /* The state that closed it, and the outbox holding it, are on disk already. */
+                        assert_true(disk_next_seq() > json_integer_value(rs));
+                        assert_int_equal(access(path_in(DCEM_ACCT_OUTBOX_FILE), F_OK), 0);
+                        T.saved_checks++;
+                }
+        }
+        snprintf(T.recs[T.n].stream, sizeof T.recs[T.n].stream, "%s", stream);
+        T.recs[T.n++].o = o;
+}
+
+static int setup(void **st) {
+        (void)st;
+        memset(&T, 0, sizeof T);
+        const char *tmp = getenv("TMPDIR");
+        snprintf(T.dir, sizeof T.dir, "%s/dcem-rt-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+        assert_non_null(mkdtemp(T.dir));
+        fake_clock_init(&T.fc, MONO0, T0 + 3500 * DCEM_NS_PER_MS); /* 20:00:03.5: mid-interval */
+        assert_int_equal(dcem_loop_new(&T.fc.clock, &T.loop), 0);
+        dcem_acct_conf_defaults(&T.aconf);
+        T.aconf.record_interval_ns = 10 * NS;
+        T.aconf.close_delay_ns = 2 * NS;
+        T.aconf.realtime_window_ns = 5 * NS;
+        T.devc[0] = (dcem_device_conf){ .name = (char *)"grid", .role = DCEM_ROLE_GRID_IMPORT, .interval_ns = NS };
+        T.devc[1] = (dcem_device_conf){ .name = (char *)"pdu", .role = DCEM_ROLE_IT, .pue_category = 2,
+                                        .interval_ns = NS };
+        T.devc[2] = (dcem_device_conf){ .name = (char *)"ups", .role = DCEM_ROLE_IT, .pue_category = 1,
+                                        .interval_ns = NS };
+        T.devc[3] = (dcem_device_conf){ .name = (char *)"crah", .role = DCEM_ROLE_COOLING, .interval_ns = NS };
+        T.cfg = (dcem_config){ .site = (char *)"t", .interval_ns = NS, .state_dir = T.dir,
+                               .devices_list = { T.devc, 3 }, .accounting_conf = &T.aconf };
+        return 0;
+}
+
+static int teardown(void **st) {
+        (void)st;
+        for (size_t i = 0; i < T.n; i++)
+                json_decref(T.recs[i].o);
+        unlink(path_in(DCEM_STATE_FILE));
+        unlink(path_in(DCEM_ACCT_OUTBOX_FILE));
+        rmdir(T.dir);
+        dcem_loop_free(T.loop);
+        return 0;
+}
+
+static void feed_one(dcem_acct_rt *rt, const char *dev, const char *point, const char *unit, double v, int64_t ts) {
+        dcem_batch *b = NULL;
+        assert_int_equal(dcem_batch_new(dev, 4, &b), 0);
+        dcem_sample s = { .value = v, .ts_ns = ts, .quality = DCEM_Q_GOOD };
+        snprintf(s.device, sizeof s.device, "%s", dev);
+        snprintf(s.point, sizeof s.point, "%s", point);
+        snprintf(s.unit, sizeof s.unit, "%s", unit);
+        assert_int_equal(dcem_batch_add(&b, &s), 0);
+        b->ts_ns = ts;
+        dcem_acct_rt_feed(rt, b);
+        dcem_batch_unref(b);
+}
+
+/* Run the loop (ticks) and feed every whole second from now until utc `until` (exclusive). */
+static void run_feeding(dcem_acct_rt *rt, int64_t until, bool with_crah) {
+        for (;;) {
+                int64_t now = T.fc.utc_ns;
+                int64_t next = (now / NS + 1) * NS;
+                if (next >= until)
+                        break;
+                assert_true(fake_clock_run_until(&T.fc, T.loop, T.fc.mono_ns + (next - now)) >= 0);
+                double sec = (double)(next - T0) / (double)NS;
+                feed_one(rt, "grid", "energy_kwh", "kWh", 100 + 0.5 * sec, next);
+                feed_one(rt, "pdu", "energy_kwh", "Wh", (50 + 0.1 * sec) * 1000, next); /* in Wh: unit scaling */
+                feed_one(rt, "ups", "power_kw", "kW", 360, next);
+                if (with_crah)
+                        feed_one(rt, "crah", "energy_kwh", "kWh", 7 + 0.02 * sec, next);
+                feed_one(rt, "_agent", "energy_kwh", "kWh", 1, next); /* not an accounted device: ignored */
+        }
+        assert_true(fake_clock_run_until(&T.fc, T.loop, T.fc.mono_ns + (until - T.fc.utc_ns)) >= 0);
+}
+
+static json_t *interval(size_t i) {
+        return T.recs[i].o;
+}
+
+static bool is_interval(size_t i) {
+        const char *w = json_string_value(json_object_get(T.recs[i].o, "window"));
+        return !strcmp(T.recs[i].stream, "intervals") && w && !strcmp(w, "interval");
+}
+
+static double energy(json_t *o, const char *acc) {
+        json_t *e = json_object_get(json_object_get(o, "energy"), acc);
+        return e ? json_number_value(json_object_get(e, "v")) : 0;
+}
+
+static double dnum(json_t *o, const char *k) {
+        return json_number_value(json_object_get(o, k));
+}
+
+static void test_close_save_restart(void **st) {
+        (void)st;
+        dcem_acct_rt_hooks h = { .record = on_record };
+        dcem_acct_rt *rt = NULL;
+        assert_int_equal(dcem_acct_rt_new(T.loop, &T.cfg, &h, &rt), 0); /* no state: a first start */
+        assert_int_equal(dcem_acct_rt_start(rt), 0);
+        run_feeding(rt, T0 + 35 * NS, false);
+        /* 3 intervals closed: [0,10) partial (energy from 04 s on), [10,20), [20,30) */
+        int64_t seqs[64];
+        size_t ni = 0;
+        for (size_t i = 0; i < T.n; i++)
+                if (is_interval(i))
+                        seqs[ni++] = json_integer_value(json_object_get(interval(i), "record_seq"));
+        assert_int_equal(ni, 3);
+        size_t first = 0;
+        while (!is_interval(first))
+                first++;
+        json_t *r0 = interval(first);
+        assert_int_equal(seqs[0], 0);
+        assert_string_equal(json_string_value(json_object_get(r0, "start")), "2026-11-23T20:00:00.000Z");
+        assert_true(fabs(energy(r0, "grid_import") - 0.5 * 6) < 1e-9);     /* 04 s .. 10 s */
+        assert_true(fabs(dnum(r0, "completeness") - 0.6) < 1e-9);          /* covered from 04 s: incomplete */
+        json_t *r1 = NULL;
+        for (size_t i = first + 1; i < T.n && !r1; i++)
+                if (is_interval(i))
+                        r1 = interval(i);
+        assert_true(fabs(energy(r1, "grid_import") - 5) < 1e-9);
+        assert_true(fabs(energy(r1, "it_cat2") - 1) < 1e-9);
+        assert_true(fabs(energy(r1, "it_cat1") - 1) < 1e-9);
+        assert_true(fabs(dnum(r1, "completeness") - 1) < 1e-12);
+        /* PUE cat 2 = 5 / 1 */
+        json_t *figs = json_object_get(r1, "figures");
+        size_t k;
+        json_t *f;
+        bool seen_pue2 = false;
+        json_array_foreach(figs, k, f) {
+                if (!strcmp(json_string_value(json_object_get(f, "metric")), "pue") &&
+                    json_integer_value(json_object_get(f, "category")) == 2) {
+                        assert_true(fabs(dnum(f, "value") - 5.0) < 1e-9);
+                        seen_pue2 = true;
+                }
+        }
+        assert_true(seen_pue2);
+        /* metrics every tick: the realtime view over the last 5 s: grid 1800 kW */
+        json_t *last_metrics = NULL;
+        for (size_t i = 0; i < T.n; i++)
+                if (!strcmp(T.recs[i].stream, "metrics"))
+                        last_metrics = T.recs[i].o;
+        assert_non_null(last_metrics);
+        json_t *gl = json_object_get(json_object_get(last_metrics, "load"), "grid_import");
+        assert_true(fabs(dnum(gl, "v") - 1800) < 1e-6);
+        assert_int_equal(T.saved_checks, 3);
+
+        /* kill -9: no save at exit; 25 s down; restart from the state saved at the last close */
+        dcem_acct_rt_free(rt);
+        fake_clock_advance(&T.fc, 25 * NS);
+        size_t before = T.n;
+        assert_int_equal(dcem_acct_rt_new(T.loop, &T.cfg, &h, &rt), 0);
+        assert_int_equal(dcem_acct_rt_start(rt), 0);
+        run_feeding(rt, T0 + 95 * NS, false);
+        dcem_acct_rt_stats stt;
+        dcem_acct_rt_get_stats(rt, &stt);
+        for (size_t i = before; i < T.n; i++)
+                if (is_interval(i))
+                        seqs[ni++] = json_integer_value(json_object_get(interval(i), "record_seq"));
+        /* [30,40) .. [80,90): six more, seq continuous, none twice */
+        assert_int_equal(ni, 9);
+        for (size_t i = 0; i < ni; i++)
+                assert_int_equal(seqs[i], (int64_t)i);
+        assert_int_equal(stt.next_seq, 9);
+        /* the counters bridged the downtime: grid exact per interval and in total; the UPS (power) lost the gap */
+        double total = 0;
+        for (size_t i = 0; i < T.n; i++) {
+                if (!is_interval(i))
+                        continue;
+                json_t *o = interval(i);
+                total += energy(o, "grid_import");
+                int64_t s = json_integer_value(json_object_get(o, "record_seq"));
+                if (s >= 1)
+                        assert_true(fabs(energy(o, "grid_import") - 5) < 1e-9);
+                if (s >= 3 && s <= 5) {
+                        assert_true(dnum(o, "completeness") < 1);
+                        assert_true(energy(o, "it_cat1") < 1);
+                }
+                if (s == 8)
+                        assert_true(fabs(energy(o, "it_cat1") - 1) < 1e-9);
+        }
+        assert_true(fabs(total - 0.5 * (90 - 4)) < 1e-9);
+        assert_int_equal(T.saved_checks, 9);
+
+        /* a reload adds a device and keeps the sequence */
+        dcem_config cfg2 = T.cfg;
+        cfg2.devices_list.n = 4;
+        assert_int_equal(dcem_acct_rt_reload(rt, &cfg2), 0);
+        before = T.n;
+        run_feeding(rt, T0 + 115 * NS, true);
+        size_t after = 0;
+        for (size_t i = before; i < T.n; i++) {
+                if (!is_interval(i))
+                        continue;
+                json_t *o = interval(i);
+                assert_int_equal(json_integer_value(json_object_get(o, "record_seq")), (int64_t)(9 + after));
+                after++;
+        }
+        assert_true(after >= 2);
+        /* stop: a last save */
+        assert_int_equal(dcem_acct_rt_stop(rt), 0);
+        dcem_acct_rt_get_stats(rt, &stt);
+        assert_int_equal(disk_next_seq(), (int64_t)stt.next_seq);
+        dcem_acct_rt_free(rt);
+}
+
+static void write_file(const char *name, const char *txt) {
+        FILE *f = fopen(path_in(name), "w");
+        assert_non_null(f);
+        fputs(txt, f);
+        fclose(f);
+}
+
+static void test_outbox_replay(void **st) {
+        (void)st;
+        dcem_acct_rt_hooks h = { .record = on_record };
+        dcem_acct_rt *rt = NULL;
+        assert_int_equal(dcem_acct_rt_new(T.loop, &T.cfg, &h, &rt), 0);
+        assert_int_equal(dcem_acct_rt_start(rt), 0);
+        run_feeding(rt, T0 + 25 * NS, false);
+        dcem_acct_rt_free(rt);
+        int64_t next = disk_next_seq();
+        assert_int_equal(next, 2);
+        /* A crash after the save, before the hand-over: the outbox is handed over again. */
+        char doc[512];
+        snprintf(doc, sizeof doc,
+                 "{\"format\":\"dcem-accounting-outbox\",\"after_seq\":%lld,\"records\":[{\"stream\":\"intervals\","
+                 "\"interval\":true,\"json\":\"{\\\"window\\\":\\\"interval\\\",\\\"record_seq\\\":99}\"}]}",
+                 (long long)next);
+        write_file(DCEM_ACCT_OUTBOX_FILE, doc);
+        size_t before = T.n;
+        assert_int_equal(dcem_acct_rt_new(T.loop, &T.cfg, &h, &rt), 0);
+        assert_int_equal(T.n, before); /* not before start */
+        assert_int_equal(dcem_acct_rt_start(rt), 0);
+        assert_int_equal(T.n, before + 1);
+        assert_int_equal(json_integer_value(json_object_get(T.recs[before].o, "record_seq")), 99);
+        assert_int_not_equal(access(path_in(DCEM_ACCT_OUTBOX_FILE), F_OK), 0);
+        dcem_acct_rt_stats s;
+        dcem_acct_rt_get_stats(rt, &s);
+        assert_int_equal(s.replayed, 1);
+        dcem_acct_rt_free(rt);
+        /* A crash before the save: the state is older, the intervals will be closed again: not handed over. */
+        snprintf(doc, sizeof doc,
+                 "{\"format\":\"dcem-accounting-outbox\",\"after_seq\":%lld,\"records\":[{\"stream\":\"intervals\","
+                 "\"interval\":true,\"json\":\"{\\\"record_seq\\\":98}\"}]}",
+                 (long long)next + 1);
+        write_file(DCEM_ACCT_OUTBOX_FILE, doc);
+        before = T.n;
+        assert_int_equal(dcem_acct_rt_new(T.loop, &T.cfg, &h, &rt), 0);
+        assert_int_equal(dcem_acct_rt_start(rt), 0);
+        assert_int_equal(T.n, before);
+        assert_int_not_equal(access(path_in(DCEM_ACCT_OUTBOX_FILE), F_OK), 0);
+        dcem_acct_rt_free(rt);
+}
+
+static void test_clock_step(void **st) {
+        (void)st;
+        dcem_acct_rt_hooks h = { .record = on_record };
+        dcem_acct_rt *rt = NULL;
+        assert_int_equal(dcem_acct_rt_new(T.loop, &T.cfg, &h, &rt), 0);
+        assert_int_equal(dcem_acct_rt_start(rt), 0);
+        run_feeding(rt, T0 + 13 * NS, false);
+        fake_clock_step_utc(&T.fc, 3 * NS); /* NTP steps the wall clock 3 s ahead */
+        run_feeding(rt, T0 + 35 * NS, false);
+        dcem_acct_rt_stats s;
+        dcem_acct_rt_get_stats(rt, &s);
+        assert_int_equal(s.clock_steps, 1);
+        bool seen = false;
+        for (size_t i = 0; i < T.n; i++) {
+                if (!is_interval(i))
+                        continue;
+                size_t k;
+                json_t *e;
+                json_array_foreach(json_object_get(interval(i), "events"), k, e) {
+                        if (!strcmp(json_string_value(json_object_get(e, "kind")), "clock_step")) {
+                                seen = true;
+                                /* the interval [10,20) holds the step: the 3 s skipped plus the delta that
+                                 * spanned the step are not energy */
+                                assert_string_equal(json_string_value(json_object_get(interval(i), "start")),
+                                                    "2026-11-23T20:00:10.000Z");
+                                assert_true(energy(interval(i), "grid_import") < 5 - 0.5 * 3 + 1e-9);
+                        }
+                }
+        }
+        assert_true(seen);
+        dcem_acct_rt_free(rt);
+}
+
+static void test_corrupt_state(void **st) {
+        (void)st;
+        write_file(DCEM_STATE_FILE, "{\"format\": \"dcem-accounting-state\", \"version\": 1, \"body\": {\"seq\": 5}, "
+                                    "\"sha256\": \"00\"}\n");
+        dcem_acct_rt_hooks h = { .record = on_record };
+        dcem_acct_rt *rt = (dcem_acct_rt *)&T; /* untouched on failure */
+        assert_int_equal(dcem_acct_rt_new(T.loop, &T.cfg, &h, &rt), -EBADMSG);
+        assert_ptr_equal(rt, (dcem_acct_rt *)&T);
+        /* the file is kept for the operator */
+        assert_int_equal(access(path_in(DCEM_STATE_FILE), F_OK), 0);
+        /* a state written with another record interval does not fit */
+        unlink(path_in(DCEM_STATE_FILE));
+        assert_int_equal(dcem_acct_rt_new(T.loop, &T.cfg, &h, &rt), 0);
+        assert_int_equal(dcem_acct_rt_stop(rt), 0);
+        dcem_acct_rt_free(rt);
+        dcem_acct_conf other = T.aconf;
+        other.record_interval_ns = 60 * NS;
+        dcem_config c2 = T.cfg;
+        c2.accounting_conf = &other;
+        rt = NULL;
+        assert_int_equal(dcem_acct_rt_new(T.loop, &c2, &h, &rt), -EINVAL);
+        assert_null(rt);
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test_setup_teardown(test_close_save_restart, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_outbox_replay, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_clock_step, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_corrupt_state, setup, teardown),
+        };
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}
