@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -365,6 +366,52 @@ static void test_generate_scale(void **state)
         assert_int_equal(sim_site_generate(&s, 5, 1), -EINVAL);
 }
 
+/* --own-ports: every Modbus device gets a port index of its own, SNMP
+ * devices none, and a site with gateways and own ports mixed keeps both. */
+static void test_own_ports(void **state)
+{
+        (void)state;
+        sim_site s;
+        sim_site_defaults(&s);
+        assert_int_equal(sim_site_generate(&s, 2000, 7), 0);
+        assert_int_equal(sim_site_own_ports(&s), 0);
+        size_t mb = 0;
+        bool *seen = calloc((size_t)s.nports + 1, sizeof(bool));
+        assert_non_null(seen);
+        for (size_t i = 0; i < s.ndevs; i++) {
+                const sim_dev *d = &s.devs[i];
+                if (sim_profile_is_snmp(d->profile)) {
+                        assert_int_equal(d->port_index, -1);
+                        continue;
+                }
+                mb++;
+                assert_true(d->own_port);
+                assert_true(d->port_index >= 0 && d->port_index < s.nports);
+                assert_false(seen[d->port_index]);
+                seen[d->port_index] = true;
+        }
+        assert_int_equal(s.nports, (int)mb);
+        assert_true(mb > 1500);
+        free(seen);
+        sim_site_free(&s);
+
+        /* Mixed: two devices with their own port, the rest behind gateways of 3. */
+        sim_site_defaults(&s);
+        s.units_per_port = 3;
+        for (int i = 0; i < 8; i++) {
+                char name[16];
+                sim_dev *d;
+                snprintf(name, sizeof(name), "m%d", i);
+                assert_int_equal(sim_site_add(&s, name, SIM_K_IT, SIM_P_SDM630, 1, 0, -1, 0, &d), 0);
+                d->own_port = i == 2 || i == 5;
+        }
+        assert_int_equal(sim_site_place(&s), 0);
+        assert_int_equal(s.nports, 2 + 2); /* 2 own + 6 units in gateways of 3 */
+        assert_int_equal(sim_site_own_ports(&s), 0);
+        assert_int_equal(s.nports, 8);
+        sim_site_free(&s);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -376,6 +423,7 @@ int main(void)
                 cmocka_unit_test(test_record_boundaries),
                 cmocka_unit_test(test_fault_counters),
                 cmocka_unit_test(test_generate_scale),
+                cmocka_unit_test(test_own_ports),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -197,11 +197,60 @@ static void test_control_and_schedule(void **state)
         sim_site_free(&rt.site);
 }
 
+/* status: per-profile sums of the per-device counters, one device's
+ * counters, and the process-wide ones. */
+static void test_status_counters(void **state)
+{
+        (void)state;
+        sim_rt rt;
+        json_t *o;
+        memset(&rt, 0, sizeof(rt));
+        build(&rt.site);
+        assert_int_equal(sim_rt_init(&rt, T0, 0.0, NULL), 0);
+        /* sdm630: grid-b, green, crah, light; iem3000: grid-a; apc: pdu-1. */
+        rt.site.devs[1].mb_requests = 5;
+        rt.site.devs[3].mb_requests = 7;
+        rt.site.devs[3].mb_exceptions = 2;
+        rt.site.devs[8].mb_requests = 11;
+        rt.site.devs[0].mb_requests = 13;
+        rt.site.devs[5].snmp_requests = 17;
+        atomic_store(&rt.mb_requests, 36);
+        atomic_store(&rt.snmp_requests, 17);
+        free(ctl(&rt, "status", &o));
+        assert_true(json_is_true(json_object_get(o, "ok")));
+        assert_int_equal((int)num(o, "modbus_requests"), 36);
+        assert_int_equal((int)num(o, "snmp_requests"), 17);
+        json_t *p = json_object_get(o, "profiles");
+        json_t *sdm = json_object_get(p, "sdm630"), *iem = json_object_get(p, "iem3000");
+        json_t *apc = json_object_get(p, "apc-rpdu2"), *eat = json_object_get(p, "eaton-epdu");
+        assert_int_equal((int)num(sdm, "devices"), 4);
+        assert_int_equal((int)num(sdm, "modbus_requests"), 5 + 7 + 11);
+        assert_int_equal((int)num(sdm, "modbus_exceptions"), 2);
+        assert_int_equal((int)num(iem, "modbus_requests"), 13);
+        assert_int_equal((int)num(apc, "snmp_requests"), 17);
+        assert_null(json_object_get(apc, "modbus_requests"));
+        assert_int_equal((int)num(eat, "snmp_requests"), 0);
+        assert_null(json_object_get(p, "sentry4")); /* no such device on the site */
+        assert_int_equal((int)json_object_size(p), 6); /* sdm630 iem3000 sunspec-float ups-mib apc eaton */
+        json_decref(o);
+        free(ctl(&rt, "status green", &o));
+        assert_string_equal(json_string_value(json_object_get(o, "profile")), "sdm630");
+        assert_int_equal((int)num(o, "modbus_requests"), 7);
+        assert_int_equal((int)num(o, "modbus_exceptions"), 2);
+        json_decref(o);
+        free(ctl(&rt, "status nope", &o));
+        assert_true(json_is_false(json_object_get(o, "ok")));
+        json_decref(o);
+        sim_rt_fini(&rt);
+        sim_site_free(&rt.site);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_truth_records),
                 cmocka_unit_test(test_control_and_schedule),
+                cmocka_unit_test(test_status_counters),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -8,7 +8,8 @@
  *   advance DURATION         jump simulated time forward ("15m", "1h")
  *   truth                    cumulative truth now (same JSON as the file)
  *   time                     simulated time now
- *   status                   request counters
+ *   status [DEVICE]          request counters: process-wide and per profile,
+ *                            or one device's
  */
 #include <errno.h>
 #include <jansson.h>
@@ -38,6 +39,59 @@ static int split(char *line, char **w, int max)
         for (char *t = strtok_r(line, " \t\r\n", &save); t && n < max; t = strtok_r(NULL, " \t\r\n", &save))
                 w[n++] = t;
         return n;
+}
+
+/* One device's (or one profile's) request counters as a new JSON object. */
+static json_t *device_counters(const sim_dev *d, bool named)
+{
+        json_t *o = json_object();
+        if (named) {
+                json_object_set_new(o, "device", json_string(d->name));
+                json_object_set_new(o, "profile", json_string(sim_profile_name(d->profile)));
+        }
+        if (sim_profile_is_snmp(d->profile)) {
+                json_object_set_new(o, "snmp_requests", json_integer((json_int_t)d->snmp_requests));
+        } else {
+                json_object_set_new(o, "modbus_requests", json_integer((json_int_t)d->mb_requests));
+                json_object_set_new(o, "modbus_exceptions", json_integer((json_int_t)d->mb_exceptions));
+        }
+        return o;
+}
+
+/* The status answer: process-wide counters, and per profile the devices
+ * and their requests (sums of the per-device counters). */
+static json_t *status(const sim_rt *rt)
+{
+        uint64_t ndev[_SIM_P_MAX] = { 0 }, req[_SIM_P_MAX] = { 0 }, exc[_SIM_P_MAX] = { 0 };
+        json_t *o = json_object(), *prof = json_object();
+        json_object_set_new(o, "modbus_requests", json_integer((json_int_t)atomic_load(&rt->mb_requests)));
+        json_object_set_new(o, "modbus_exceptions", json_integer((json_int_t)atomic_load(&rt->mb_exceptions)));
+        json_object_set_new(o, "modbus_dropped", json_integer((json_int_t)atomic_load(&rt->mb_dropped)));
+        json_object_set_new(o, "modbus_refused", json_integer((json_int_t)atomic_load(&rt->mb_refused)));
+        json_object_set_new(o, "modbus_connections", json_integer(atomic_load(&rt->mb_clients)));
+        json_object_set_new(o, "modbus_connections_peak", json_integer(atomic_load(&rt->mb_clients_peak)));
+        json_object_set_new(o, "snmp_requests", json_integer((json_int_t)atomic_load(&rt->snmp_requests)));
+        json_object_set_new(o, "snmp_dropped", json_integer((json_int_t)atomic_load(&rt->snmp_dropped)));
+        for (size_t i = 0; i < rt->site.ndevs; i++) {
+                const sim_dev *d = &rt->site.devs[i];
+                ndev[d->profile]++;
+                req[d->profile] += sim_profile_is_snmp(d->profile) ? d->snmp_requests : d->mb_requests;
+                exc[d->profile] += d->mb_exceptions;
+        }
+        for (int p = 0; p < _SIM_P_MAX; p++) {
+                if (!ndev[p])
+                        continue;
+                json_t *e = json_object();
+                bool snmp = sim_profile_is_snmp((sim_profile)p);
+                json_object_set_new(e, "protocol", json_string(snmp ? "snmp" : "modbus"));
+                json_object_set_new(e, "devices", json_integer((json_int_t)ndev[p]));
+                json_object_set_new(e, snmp ? "snmp_requests" : "modbus_requests", json_integer((json_int_t)req[p]));
+                if (!snmp)
+                        json_object_set_new(e, "modbus_exceptions", json_integer((json_int_t)exc[p]));
+                json_object_set_new(prof, sim_profile_name((sim_profile)p), e);
+        }
+        json_object_set_new(o, "profiles", prof);
+        return o;
 }
 
 char *sim_control_exec(sim_rt *rt, const char *line_in)
@@ -71,13 +125,15 @@ char *sim_control_exec(sim_rt *rt, const char *line_in)
                 return o ? reply(true, NULL, o) : reply(false, "out of memory", NULL);
         }
         if (strcmp(w[0], "status") == 0) {
-                json_t *o = json_object();
-                json_object_set_new(o, "modbus_requests", json_integer((json_int_t)atomic_load(&rt->mb_requests)));
-                json_object_set_new(o, "modbus_exceptions", json_integer((json_int_t)atomic_load(&rt->mb_exceptions)));
-                json_object_set_new(o, "modbus_dropped", json_integer((json_int_t)atomic_load(&rt->mb_dropped)));
-                json_object_set_new(o, "modbus_refused", json_integer((json_int_t)atomic_load(&rt->mb_refused)));
-                json_object_set_new(o, "snmp_requests", json_integer((json_int_t)atomic_load(&rt->snmp_requests)));
-                return reply(true, NULL, o);
+                if (n >= 2) {
+                        int di = sim_site_find(&rt->site, w[1]);
+                        if (di < 0) {
+                                snprintf(msg, sizeof(msg), "no device \"%.64s\"", w[1]);
+                                return reply(false, msg, NULL);
+                        }
+                        return reply(true, NULL, device_counters(&rt->site.devs[di], true));
+                }
+                return reply(true, NULL, status(rt));
         }
         if (strcmp(w[0], "advance") == 0) {
                 int64_t ns;

@@ -15,6 +15,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/select.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -47,6 +49,7 @@ static void usage(FILE *f)
               "A simulated data center speaking Modbus TCP and SNMP on 127.0.0.1 (docs/SIM.md).\n\n"
               "  -c, --config FILE          site description (conf/sim/demo-site.yaml)\n"
               "      --scale N              a generated site of N devices (12..20000) instead\n"
+              "      --own-ports            every Modbus meter on a TCP port of its own (no gateways)\n"
               "      --seed N               noise seed (overrides the site's)\n"
               "      --speed K              simulated seconds per wall second (default 1; 0 = frozen,\n"
               "                             time moves only with the control command 'advance')\n"
@@ -69,6 +72,17 @@ static void usage(FILE *f)
               "      --site-doc             print the site file reference (Markdown) and exit\n"
               "  -h, --help, --version\n",
               f);
+}
+
+/* Raise the soft descriptor limit to the hard one: every Modbus port and
+ * client connection is a descriptor (thousands with --own-ports). */
+static void raise_nofile(void)
+{
+        struct rlimit rl;
+        if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+                rl.rlim_cur = rl.rlim_max;
+                setrlimit(RLIMIT_NOFILE, &rl); /* best effort: the limits stay as they were */
+        }
 }
 
 /* --start: "now", epoch milliseconds or YYYY-MM-DDTHH:MM:SSZ. 0 or -EINVAL. */
@@ -223,6 +237,7 @@ int main(int argc, char **argv)
                 { "site-doc", no_argument, NULL, 17 },
                 { "version", no_argument, NULL, 18 },
                 { "agent-profiles-dir", required_argument, NULL, 19 },
+                { "own-ports", no_argument, NULL, 20 },
                 { "help", no_argument, NULL, 'h' },
                 { NULL, 0, NULL, 0 },
         };
@@ -231,7 +246,7 @@ int main(int argc, char **argv)
                    *agent_profiles = NULL;
         int64_t scale = 0, seed = -1, start_ms = -1, snmp_base = 0, v;
         double speed = 1.0;
-        bool no_snmp = false, check = false, agent_v3 = false;
+        bool no_snmp = false, check = false, agent_v3 = false, own_ports = false;
         int want[MAX_WANT_PORTS], nwant = 0, c, r;
         char run_buf[256], control[512], state_buf[600];
         sim_rt rt;
@@ -289,6 +304,7 @@ int main(int argc, char **argv)
                 case 14: agent_state = optarg; break;
                 case 15: agent_v3 = true; break;
                 case 19: agent_profiles = optarg; break;
+                case 20: own_ports = true; break;
                 case 16: check = true; break;
                 case 17: sim_site_doc(stdout); return 0;
                 case 18: puts("dcem-sim 0.1.0"); return 0;
@@ -326,6 +342,11 @@ int main(int argc, char **argv)
         }
         if (seed >= 0)
                 rt.site.seed = (uint64_t)seed;
+        if (own_ports && (r = sim_site_own_ports(&rt.site)) < 0) {
+                fprintf(stderr, "dcem-sim: --own-ports: %s\n", strerror(-r));
+                sim_site_free(&rt.site);
+                return 1;
+        }
         if (check) {
                 printf("%s: %zu devices, %d Modbus ports, OK\n", config ? config : "generated", rt.site.ndevs,
                        rt.site.nports);
@@ -360,17 +381,28 @@ int main(int argc, char **argv)
         sim_regs_setup(&rt.model);
 
         signal(SIGPIPE, SIG_IGN);
+        raise_nofile();
+        /* SNMP first: net-snmp's agent waits with select(), so its sockets
+         * must get descriptors below FD_SETSIZE before thousands of Modbus
+         * ports and clients take the low numbers (the Modbus side has no
+         * such ceiling: mbserver.c). */
+        if (!no_snmp) {
+                r = sim_snmp_start(&rt, listen_addr, (int)snmp_base, run_dir, &snmp);
+                if (r < 0) {
+                        if (r == -EMFILE)
+                                fprintf(stderr, "dcem-sim: SNMP: too many agents for one process (net-snmp's agent "
+                                                "waits with select(): every agent's socket must be below "
+                                                "descriptor %d; about 1,000 agents; use --no-snmp or fewer)\n",
+                                        FD_SETSIZE);
+                        else
+                                fprintf(stderr, "dcem-sim: SNMP on %s: %s\n", listen_addr, strerror(-r));
+                        goto out;
+                }
+        }
         r = sim_mb_start(&rt, listen_addr, want, nwant, &mb);
         if (r < 0) {
                 fprintf(stderr, "dcem-sim: Modbus on %s: %s\n", listen_addr, strerror(-r));
                 goto out;
-        }
-        if (!no_snmp) {
-                r = sim_snmp_start(&rt, listen_addr, (int)snmp_base, run_dir, &snmp);
-                if (r < 0) {
-                        fprintf(stderr, "dcem-sim: SNMP on %s: %s\n", listen_addr, strerror(-r));
-                        goto out;
-                }
         }
         /* After net-snmp's initialisation, which installs handlers of its own. */
         struct sigaction sa;

@@ -167,6 +167,9 @@ int sim_rt_init(sim_rt *rt, int64_t start_ms, double speed, FILE *truth)
         atomic_init(&rt->mb_dropped, 0);
         atomic_init(&rt->mb_refused, 0);
         atomic_init(&rt->snmp_requests, 0);
+        atomic_init(&rt->snmp_dropped, 0);
+        atomic_init(&rt->mb_clients, 0);
+        atomic_init(&rt->mb_clients_peak, 0);
         if (truth) {
                 char a[32];
                 json_t *o = json_object();

@@ -122,6 +122,9 @@ typedef struct sim_dev {
         double e_wh, e_exp_wh, e_aux_wh;
         double *out_weight, *out_p_w, *out_e_wh; /* IT outlets (owned) */
         sim_fault_state fault;
+        /* Protocol counters (the servers, under the runtime lock): requests
+         * received for this device, Modbus exceptions answered. */
+        uint64_t mb_requests, mb_exceptions, snmp_requests;
 } sim_dev;
 
 typedef struct sim_site {
@@ -159,6 +162,10 @@ int sim_site_place(sim_site *s);
  * line, UPSes, cooling, other, and IT feeds, about 80 % Modbus sub-meters and
  * 20 % SNMP PDUs. 0, -EINVAL, -ENOMEM. */
 int sim_site_generate(sim_site *s, size_t n, uint64_t seed);
+/* Give every Modbus device a port of its own (no gateways) and place the
+ * site again: --own-ports, so a benchmark polls separate TCP meters.
+ * 0 or -EINVAL. */
+int sim_site_own_ports(sim_site *s);
 
 /* Totals per role (Wh), cumulative. */
 typedef struct sim_totals {

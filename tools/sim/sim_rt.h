@@ -24,9 +24,13 @@ typedef struct sim_rt {
         FILE *truth;       /* JSON lines, or NULL */
         int64_t last_record_ms; /* end of the last truth record */
         sim_totals last_totals; /* cumulative at last_record_ms */
-        atomic_uint_fast64_t mb_requests, mb_exceptions, mb_dropped, mb_refused, snmp_requests;
-        /* mb_dropped: requests swallowed by a silent fault; mb_refused:
-         * connections refused at the client cap or at FD_SETSIZE. */
+        atomic_uint_fast64_t mb_requests, mb_exceptions, mb_dropped, mb_refused, snmp_requests, snmp_dropped;
+        /* mb_requests: Modbus requests received (a held-back slow one once);
+         * mb_dropped: requests swallowed by a silent fault; mb_refused:
+         * connections closed at accept (client cap or no descriptor left);
+         * snmp_requests: datagrams received by the SNMP agents (snmp_dropped:
+         * those of them swallowed by a silent fault). */
+        atomic_int mb_clients, mb_clients_peak; /* Modbus connections open now, at most so far */
 } sim_rt;
 
 int64_t sim_mono_ns(void);

@@ -199,3 +199,15 @@ int sim_site_generate(sim_site *s, size_t n, uint64_t seed)
         return sim_site_place(s);
 }
 
+
+int sim_site_own_ports(sim_site *s)
+{
+        for (size_t i = 0; i < s->ndevs; i++) {
+                sim_dev *d = &s->devs[i];
+                if (!sim_profile_is_snmp(d->profile) && !d->own_port) {
+                        d->own_port = true;
+                        d->unit = 1;
+                }
+        }
+        return sim_site_place(s);
+}

@@ -130,7 +130,6 @@ static int handler(netsnmp_mib_handler *h, netsnmp_handler_registration *reg, ne
         pthread_mutex_lock(&rt->lock);
         int64_t t = sim_rt_sync(rt);
         const sim_dev *d = sd ? &rt->site.devs[sd->dev] : NULL;
-        atomic_fetch_add(&rt->snmp_requests, 1);
         for (netsnmp_request_info *r = requests; r; r = r->next) {
                 uint32_t q[SIM_OID_MAX + 1];
                 size_t qlen = r->requestvb->name_length;
@@ -345,12 +344,15 @@ static void *snmp_thread(void *arg)
                         pthread_mutex_lock(&s->rt->lock);
                         for (int i = 0; i < s->ndevs; i++) {
                                 snmp_dev *sd = &s->devs[i];
-                                const sim_dev *d = &s->rt->site.devs[sd->dev];
+                                sim_dev *d = &s->rt->site.devs[sd->dev];
                                 if (!FD_ISSET(sd->fd, &rfds))
                                         continue;
                                 if (d->fault.silent) {
                                         char junk[2048];
-                                        while (recv(sd->fd, junk, sizeof(junk), MSG_DONTWAIT) > 0) {
+                                        while (recv(sd->fd, junk, sizeof(junk), MSG_DONTWAIT) >= 0) {
+                                                d->snmp_requests++;
+                                                atomic_fetch_add(&s->rt->snmp_requests, 1);
+                                                atomic_fetch_add(&s->rt->snmp_dropped, 1);
                                         }
                                         FD_CLR(sd->fd, &rfds);
                                         n--;
@@ -364,6 +366,11 @@ static void *snmp_thread(void *arg)
                                         }
                                 } else {
                                         sd->hold_until_ns = 0;
+                                }
+                                if (FD_ISSET(sd->fd, &rfds)) {
+                                        /* snmp_read() takes one datagram from each readable socket */
+                                        d->snmp_requests++;
+                                        atomic_fetch_add(&s->rt->snmp_requests, 1);
                                 }
                         }
                         pthread_mutex_unlock(&s->rt->lock);
