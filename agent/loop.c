@@ -372,7 +372,8 @@ int dcem_loop_add_fd(dcem_loop *l, int fd, uint32_t events, dcem_fd_cb cb, void 
         return 0;
 }
 
-/* Change the events watched. -ENOENT (not watched), -EINVAL, or -errno. */
+/* Change the events watched (no system call when they are the same).
+ * -ENOENT (not watched), -EINVAL, or -errno. */
 int dcem_loop_mod_fd(dcem_loop *l, int fd, uint32_t events)
 {
         struct epoll_event ev = { 0 };
@@ -382,6 +383,8 @@ int dcem_loop_mod_fd(dcem_loop *l, int fd, uint32_t events)
                 return -ENOENT;
         if (events & ~(DCEM_EV_READ | DCEM_EV_WRITE))
                 return -EINVAL;
+        if (events == reg->events)
+                return 0; /* unchanged: no system call (Modbus TCP asks after every request) */
         ev.events = to_epoll(events);
         ev.data.u64 = ((uint64_t)reg->gen << 32) | (uint32_t)fd;
         if (epoll_ctl(l->epfd, EPOLL_CTL_MOD, fd, &ev) < 0)

@@ -1275,33 +1275,12 @@ static int mqtt_publish(void *state, dcem_batch *b) {
         snprintf(suffix, sizeof suffix, "devices/%s", b->device);
         if (topic_make(p, topic, sizeof topic, suffix) < 0)
                 return -E2BIG;
-        char ts[DCEM_TS_MAX];
-        dcem_format_utc(b->ts_ns, ts);
-        json_t *o = json_object(), *pts = json_object();
-        int r = -ENOMEM;
-        if (!o || !pts)
-                goto out;
-        if (json_object_set_new(o, "schema", json_integer(DCEM_MQTT_SCHEMA)) < 0 ||
-            json_object_set_new(o, "site", dcem_json_string(p->site)) < 0 ||
-            json_object_set_new(o, "device", dcem_json_string(b->device)) < 0 ||
-            json_object_set_new(o, "ts", json_string(ts)) < 0 ||
-            json_object_set_new(o, "seq", json_integer((json_int_t)b->seq)) < 0)
-                goto out;
-        if (b->status != 0 && json_object_set_new(o, "error", dcem_json_string(b->error[0] ? b->error : strerror(-b->status))) < 0)
-                goto out;
-        for (size_t i = 0; i < b->n; i++) {
-                const dcem_sample *s = &b->samples[i];
-                json_t *v = json_pack("{s:o,s:o,s:s}", "v", dcem_json_number(s->value), "u", dcem_json_string(s->unit),
-                                      "q", dcem_quality_name((dcem_quality)s->quality));
-                if (!v || json_object_set_new(pts, s->point, v) < 0)
-                        goto out;
-        }
-        if (json_object_set(o, "points", pts) < 0)
-                goto out;
-        char *s = json_dumps(o, DCEM_JSON_FLAGS);
-        if (!s)
-                goto out;
-        r = spool_put(p, topic, s, strlen(s), (int)p->conf->qos.devices, false);
+        char *s = NULL;
+        size_t slen = 0;
+        int r = dcem_json_device_message(p->site, DCEM_MQTT_SCHEMA, b, &s, &slen);
+        if (r < 0)
+                return r;
+        r = spool_put(p, topic, s, slen, (int)p->conf->qos.devices, false);
         free(s);
         if (r == -E2BIG)
                 dcem_log_limited(&rl_send, dcem_clock_mono(p->clock), LOG_ERR,
@@ -1312,9 +1291,6 @@ static int mqtt_publish(void *state, dcem_batch *b) {
                                  b->device, strerror(-r));
         if (r == 0)
                 pump(p);
-out:
-        json_decref(pts);
-        json_decref(o);
         return r;
 }
 

@@ -85,6 +85,7 @@ struct sdev {
         int64_t last_slot_utc;  /* slot of the last poll started by the grid */
         dcem_poll *inflight;
         uint64_t seq;
+        size_t last_n;          /* samples of the last batch: the next one's size */
         bool reported;          /* the state hook has been called once */
         int64_t backoff;        /* intervals to the next slot, applied by arm_next */
         dcem_device_stats st;
@@ -98,6 +99,8 @@ struct dcem_sched {
         uint64_t rng;
         sdev **devs;
         size_t n, cap;
+        sdev **byname;    /* open addressing by name hash; power-of-two size >= 2n */
+        size_t byname_cap;
         bool running;
         unsigned in_flight;
 };
@@ -319,6 +322,8 @@ static void finish(dcem_poll *p, int status, const char *err)
         d->inflight = NULL;
         s->in_flight--;
         if (b) {
+                if (b->n > 0)
+                        d->last_n = b->n;
                 b->ts_ns = p->slot_utc;
                 b->done_ns = dcem_clock_utc(s->clock);
                 b->seq = p->seq;
@@ -375,7 +380,8 @@ static int start_poll(sdev *d, int64_t slot_utc)
                 fail_unstarted(d, -ENOMEM);
                 return -ENOMEM;
         }
-        r = dcem_batch_new(d->name, SCHED_BATCH_INITIAL, &p->batch);
+        /* Sized like the last poll's batch: no growth, no slack. */
+        r = dcem_batch_new(d->name, d->last_n ? d->last_n : SCHED_BATCH_INITIAL, &p->batch);
         if (r < 0) {
                 free(p);
                 fail_unstarted(d, r);
@@ -565,17 +571,62 @@ void dcem_sched_free(dcem_sched *s)
                 free(d);
         }
         free(s->devs);
+        free(s->byname);
         free(s);
 }
 
+/* FNV-1a of a NUL-terminated name. */
+static uint64_t name_hash(const char *name)
+{
+        uint64_t h = UINT64_C(0xcbf29ce484222325);
+
+        for (; *name; name++)
+                h = (h ^ (unsigned char)*name) * UINT64_C(0x100000001b3);
+        return h;
+}
+
+/* The device named name, or NULL. O(1): the agent asks for every device's
+ * stats each interval, which was O(n^2) with a linear search. */
 static sdev *find(const dcem_sched *s, const char *name)
 {
-        size_t i;
+        size_t mask, i;
 
-        for (i = 0; i < s->n; i++)
-                if (strcmp(s->devs[i]->name, name) == 0)
-                        return s->devs[i];
+        if (s->byname_cap == 0)
+                return NULL;
+        mask = s->byname_cap - 1;
+        for (i = (size_t)name_hash(name) & mask; s->byname[i]; i = (i + 1) & mask)
+                if (strcmp(s->byname[i]->name, name) == 0)
+                        return s->byname[i];
         return NULL;
+}
+
+static void byname_put(sdev **tab, size_t cap, sdev *d)
+{
+        size_t i = (size_t)name_hash(d->name) & (cap - 1);
+
+        while (tab[i])
+                i = (i + 1) & (cap - 1);
+        tab[i] = d;
+}
+
+/* Room for one more name (load <= 1/2). 0 or -ENOMEM. */
+static int byname_reserve(dcem_sched *s)
+{
+        size_t ncap, i;
+        sdev **nt;
+
+        if ((s->n + 1) * 2 <= s->byname_cap)
+                return 0;
+        ncap = s->byname_cap ? s->byname_cap * 2 : 32;
+        nt = calloc(ncap, sizeof(*nt));
+        if (!nt)
+                return -ENOMEM;
+        for (i = 0; i < s->n; i++)
+                byname_put(nt, ncap, s->devs[i]);
+        free(s->byname);
+        s->byname = nt;
+        s->byname_cap = ncap;
+        return 0;
 }
 
 /* Register a device (armed at once when the scheduler runs). -EINVAL (empty
@@ -594,6 +645,8 @@ int dcem_sched_add(dcem_sched *s, const char *name, int64_t interval_ns, int64_t
                 return -EINVAL;
         if (find(s, name))
                 return -EEXIST;
+        if (byname_reserve(s) < 0)
+                return -ENOMEM;
         if (s->n == s->cap) {
                 size_t ncap = s->cap ? s->cap * 2 : 16;
                 sdev **nd = realloc(s->devs, ncap * sizeof(*nd));
@@ -614,6 +667,7 @@ int dcem_sched_add(dcem_sched *s, const char *name, int64_t interval_ns, int64_t
         d->state = state;
         d->backoff = 1;
         s->devs[s->n++] = d;
+        byname_put(s->byname, s->byname_cap, d);
         if (s->running)
                 return arm_next(d, false);
         return 0;

@@ -43,6 +43,7 @@ struct mb_dev {
         uint8_t *qual;
         uint64_t xid;
         bool inflight;
+        bool answered;         /* the poll in flight has had an answer */
         int status;
         char err[DCEM_ERR_MAX];
         /* SunSpec discovery */
@@ -164,7 +165,7 @@ static void on_xfer(void *ud, int status, int exc, const uint16_t *regs, const u
 
 static int submit(mb_dev *d, uint8_t fc, uint16_t start, uint16_t count) {
         mb_xfer_req r = { .unit = d->o.unit, .fc = fc, .start = start, .count = count,
-                          .timeout_ns = d->o.timeout_ns };
+                          .timeout_ns = d->o.timeout_ns, .cont = d->answered };
         int e = d->t->ops->submit(d->t->impl, &r, on_xfer, d, &d->xid);
         if (e == 0) {
                 d->inflight = true;
@@ -280,6 +281,7 @@ static void on_xfer(void *ud, int status, int exc, const uint16_t *regs, const u
         d->xid = 0;
         if (!d->poll)
                 return;
+        d->answered = true;
         if (status == -ETIMEDOUT)
                 d->st.timeouts++;
         if (status == -EPROTO)
@@ -379,6 +381,7 @@ int mb_dev_poll(mb_dev *d, dcem_poll *p) {
         if (d->poll)
                 return -EBUSY;
         d->poll = p;
+        d->answered = false;
         d->status = 0;
         d->err[0] = '\0';
         d->st.polls++;

@@ -13,6 +13,13 @@
  * timed-out connection is closed (a late answer can then never be taken for
  * the next request's). Hostnames are resolved once when the transport is
  * created (configuration time), never on the loop.
+ *
+ * Queue order: a request whose poll is already under way (req->cont) goes
+ * before the requests of polls not started yet. When every device of a
+ * gateway polls on the same grid instant, a strict FIFO would make each
+ * device's second request wait for every other device's first, so nearly
+ * all polls would finish at the end of the burst; this way polls finish one
+ * after another and their messages leave while the rest is read.
  */
 #include <errno.h>
 #include <netdb.h>
@@ -59,6 +66,7 @@ typedef struct tcp {
         tconn conns[TCP_MAX_CONNS];
         unsigned nconns;
         treq *head, *tail;
+        treq *ctail;     /* last continuation: they form the queue's prefix */
         size_t qlen;
         uint64_t next_id;
         uint16_t next_tid;
@@ -157,7 +165,7 @@ static void conn_fail(tconn *c, int status) {
  * all now rather than let each wait for its own timeout. */
 static void fail_queue(tcp *t, int status) {
         treq *q = t->head;
-        t->head = t->tail = NULL;
+        t->head = t->tail = t->ctail = NULL;
         t->qlen = 0;
         while (q) {
                 treq *n = q->next;
@@ -203,6 +211,8 @@ static void start_request(tconn *c) {
         t->head = q->next;
         if (!t->head)
                 t->tail = NULL;
+        if (t->ctail == q)
+                t->ctail = NULL;
         t->qlen--;
         q->next = NULL;
         c->cur = q;
@@ -442,11 +452,21 @@ static int tcp_submit(void *impl, const mb_xfer_req *req, mb_xfer_cb cb, void *u
                         return r;
                 }
         }
-        if (t->tail)
-                t->tail->next = q;
-        else
-                t->head = q;
-        t->tail = q;
+        if (req->cont) {
+                /* after the continuations already waiting, before fresh polls */
+                treq **at = t->ctail ? &t->ctail->next : &t->head;
+                q->next = *at;
+                *at = q;
+                if (!q->next)
+                        t->tail = q;
+                t->ctail = q;
+        } else {
+                if (t->tail)
+                        t->tail->next = q;
+                else
+                        t->head = q;
+                t->tail = q;
+        }
         t->qlen++;
         *ret_id = q->id;
         return 0;
@@ -460,6 +480,8 @@ static void tcp_cancel(void *impl, uint64_t id) {
                         *pp = q->next;
                         if (t->tail == q)
                                 t->tail = prev;
+                        if (t->ctail == q)
+                                t->ctail = prev; /* a continuation too, or NULL */
                         t->qlen--;
                         free(q);
                         return;

@@ -21,6 +21,9 @@ typedef struct mb_xfer_req {
         uint8_t fc;               /* 1..4 */
         uint16_t start, count;
         int64_t timeout_ns;       /* for the answer, from when the request goes out */
+        bool cont;                /* its poll has had an answer already: served
+                                   * before requests of polls not started yet
+                                   * (TCP), so a poll under way finishes first */
 } mb_xfer_req;
 
 /* The outcome of a request, called exactly once per submitted request that

@@ -4,12 +4,15 @@
 #include <errno.h>
 #include <jansson.h>
 #include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 #include <cmocka.h>
+#include "dcem/clock.h"
 #include "json.h"
 
 static dcem_sample mk(const char *dev, const char *point, double v, const char *unit, int64_t ts, dcem_quality q) {
@@ -106,11 +109,231 @@ static void test_small_buffer(void **st) {
         assert_int_equal(dcem_json_sample_line("site", &s, buf, sizeof buf), -ENOBUFS);
 }
 
+/* ---- the direct writers against jansson, byte for byte ----
+ * The oracle is the jansson tree the MQTT publisher used to build for a
+ * device message (and json_dumps with DCEM_JSON_FLAGS), so these tests fail
+ * on any byte the writers get differently. */
+
+static char *oracle_device_message(const char *site, long schema, const dcem_batch *b) {
+        char ts[DCEM_TS_MAX];
+        json_t *o = json_object(), *pts = json_object();
+        assert_int_equal(json_object_set_new(o, "schema", json_integer(schema)), 0);
+        assert_int_equal(json_object_set_new(o, "site", dcem_json_string(site)), 0);
+        assert_int_equal(json_object_set_new(o, "device", dcem_json_string(b->device)), 0);
+        assert_int_equal(json_object_set_new(o, "ts", json_string(dcem_format_utc(b->ts_ns, ts))), 0);
+        assert_int_equal(json_object_set_new(o, "seq", json_integer((json_int_t)b->seq)), 0);
+        if (b->status != 0)
+                assert_int_equal(json_object_set_new(o, "error", dcem_json_string(b->error[0] ? b->error
+                                                                                             : strerror(-b->status))),
+                                 0);
+        for (size_t i = 0; i < b->n; i++) {
+                const dcem_sample *s = &b->samples[i];
+                json_t *v = json_pack("{s:o,s:o,s:s}", "v", dcem_json_number(s->value), "u", dcem_json_string(s->unit),
+                                      "q", dcem_quality_name((dcem_quality)s->quality));
+                assert_non_null(v);
+                assert_int_equal(json_object_set_new(pts, s->point, v), 0);
+        }
+        assert_int_equal(json_object_set(o, "points", pts), 0);
+        char *out = json_dumps(o, DCEM_JSON_FLAGS);
+        json_decref(pts);
+        json_decref(o);
+        assert_non_null(out);
+        return out;
+}
+
+static void expect_same_message(const char *site, long schema, const dcem_batch *b) {
+        char *want = oracle_device_message(site, schema, b);
+        char *got = NULL;
+        size_t len = 0;
+        assert_int_equal(dcem_json_device_message(site, schema, b, &got, &len), 0);
+        assert_non_null(got);
+        assert_int_equal(len, strlen(got));
+        if (strcmp(want, got) != 0)
+                fail_msg("device message differs from jansson's\n want %s\n got  %s", want, got);
+        free(got);
+        free(want);
+}
+
+/* splitmix64: reproducible pseudo-random doubles of every kind. */
+static uint64_t rng_next(uint64_t *x) {
+        uint64_t z = (*x += UINT64_C(0x9E3779B97F4A7C15));
+        z = (z ^ (z >> 30)) * UINT64_C(0xBF58476D1CE4E5B9);
+        z = (z ^ (z >> 27)) * UINT64_C(0x94D049BB133111EB);
+        return z ^ (z >> 31);
+}
+
+static double rng_double(uint64_t *x) {
+        uint64_t r = rng_next(x);
+        double d;
+        switch (r % 6) {
+        case 0: /* any bit pattern (NaN and infinities included) */
+                r = rng_next(x);
+                memcpy(&d, &r, sizeof d);
+                return d;
+        case 1: { /* a float32 reading widened, as Modbus float registers are */
+                uint32_t f32 = (uint32_t)rng_next(x);
+                float f;
+                memcpy(&f, &f32, sizeof f);
+                return (double)f;
+        }
+        case 2: /* integers around the 1e15 boundary of the integer path */
+                return (double)((int64_t)(rng_next(x) % 4000000000000000ULL) - 2000000000000000LL);
+        case 3: /* small integers, counters */
+                return (double)((int64_t)(rng_next(x) % 2000001) - 1000000);
+        case 4: /* decimals with few digits */
+                return (double)((int64_t)(rng_next(x) % 2000001) - 1000000) / 1000.0;
+        default: /* wide exponents */
+                return ldexp((double)(rng_next(x) >> 11) / 9007199254740992.0, (int)(rng_next(x) % 2000) - 1000);
+        }
+}
+
+static dcem_batch *batch_of(const char *device, size_t n) {
+        dcem_batch *b = NULL;
+        assert_int_equal(dcem_batch_new(device, n, &b), 0);
+        return b;
+}
+
+static void test_device_message_matches_jansson(void **st) {
+        (void)st;
+        uint64_t x = 42;
+        dcem_batch *b = batch_of("pdu-a1", 16);
+        b->ts_ns = INT64_C(1795428000) * 1000000000 + 7000000;
+        b->seq = 123456789012ULL;
+        const char *units[] = { "kWh", "V", "", "\xc2\xb0" "C", "a\"b" };
+        for (size_t i = 0; i < 14; i++) {
+                dcem_sample s = mk("pdu-a1", "", 0, units[i % 5], 0, (dcem_quality)(i % 4));
+                snprintf(s.point, sizeof s.point, "point_%zu", i);
+                assert_int_equal(dcem_batch_add(&b, &s), 0);
+        }
+        for (int round = 0; round < 3000; round++) {
+                for (size_t i = 0; i < b->n; i++)
+                        b->samples[i].value = rng_double(&x);
+                expect_same_message("dc-east-1", 1, b);
+        }
+        /* fixed edge values */
+        double edge[] = { 0.0, -0.0, 1e15, -1e15, 999999999999999.0, 1e15 - 0.5, 1e-5, 1e-7, 1e21, 1e100, -1e-300,
+                          5e-324, 1.7976931348623157e308, 0.1, 2.5, 230.10000610351562, 4294967295.0, NAN, INFINITY };
+        for (size_t i = 0; i < sizeof edge / sizeof edge[0]; i++) {
+                b->samples[0].value = edge[i];
+                expect_same_message("dc-east-1", 1, b);
+        }
+        dcem_batch_unref(b);
+}
+
+static void test_device_message_errors_and_strings(void **st) {
+        (void)st;
+        dcem_batch *b = batch_of("dev\x01\"\\/\xff", 0);
+        expect_same_message("site\n\t\b\f\r\x1f\x7f", 7, b); /* no points */
+        b->status = -ETIMEDOUT;
+        expect_same_message("s", 1, b);                      /* strerror text */
+        snprintf(b->error, sizeof b->error, "timeout after 1s \xe2\x82 \xed\xa0\x80");
+        expect_same_message("s", 1, b);                      /* the poll's own text, repaired */
+        dcem_sample s = mk("d", "x\x01y\"z\xc2\xb0", 1.0, "\x02\x80", 0, DCEM_Q_ERROR);
+        assert_int_equal(dcem_batch_add(&b, &s), 0);
+        expect_same_message("s", -3, b);
+        /* A point name that is not UTF-8: jansson refuses it as a key (the
+         * whole message was lost); the writer repairs it like any string. */
+        snprintf(b->samples[0].point, sizeof b->samples[0].point, "x\x80y");
+        char *got = NULL;
+        assert_int_equal(dcem_json_device_message("s", 1, b, &got, NULL), 0);
+        json_error_t e;
+        json_t *j = json_loads(got, JSON_REJECT_DUPLICATES, &e);
+        assert_non_null(j);
+        assert_non_null(json_object_get(json_object_get(j, "points"), "x\xef\xbf\xbdy"));
+        json_decref(j);
+        free(got);
+        dcem_batch_unref(b);
+}
+
+static void test_device_message_repeated_points(void **st) {
+        (void)st;
+        /* jansson keeps a repeated key at its first position with its last
+         * value; checked on a small batch and past the sorting threshold */
+        for (size_t n = 5; n <= 80; n += 75) {
+                dcem_batch *b = batch_of("d", 0);
+                for (size_t i = 0; i < n; i++) {
+                        dcem_sample s = mk("d", "", (double)i, "W", 0, DCEM_Q_GOOD);
+                        snprintf(s.point, sizeof s.point, "p%zu", i % (n - 2));
+                        assert_int_equal(dcem_batch_add(&b, &s), 0);
+                }
+                expect_same_message("s", 1, b);
+                dcem_batch_unref(b);
+        }
+}
+
+static void test_sample_line_matches_jansson(void **st) {
+        (void)st;
+        uint64_t x = 7;
+        for (int round = 0; round < 3000; round++) {
+                dcem_sample s = mk(round % 2 ? "dev\"\\\x01" : "dev", round % 3 ? "p\xff" : "p", rng_double(&x),
+                                   round % 2 ? "\xc2\xb0" "C" : "kW", (int64_t)(rng_next(&x) >> 2),
+                                   (dcem_quality)(round % 4));
+                char ts[DCEM_TS_MAX], buf[1024];
+                json_t *o = json_object();
+                json_object_set_new(o, "site", dcem_json_string("site"));
+                json_object_set_new(o, "device", dcem_json_string(s.device));
+                json_object_set_new(o, "point", dcem_json_string(s.point));
+                json_object_set_new(o, "value", dcem_json_number(s.value));
+                json_object_set_new(o, "unit", dcem_json_string(s.unit));
+                json_object_set_new(o, "ts", json_string(dcem_format_utc(s.ts_ns, ts)));
+                json_object_set_new(o, "quality", json_string(dcem_quality_name((dcem_quality)s.quality)));
+                char *want = json_dumps(o, DCEM_JSON_FLAGS);
+                json_decref(o);
+                int n = dcem_json_sample_line("site", &s, buf, sizeof buf);
+                assert_true(n > 0);
+                if (strcmp(want, buf) != 0)
+                        fail_msg("sample line differs from jansson's\n want %s\n got  %s", want, buf);
+                free(want);
+        }
+}
+
+/* The integer formatting of numbers against glibc's "%.15g" (through
+ * jansson's post-processing: the oracle is jansson's own dump), on values
+ * drawn across 1e-6..1e16 and on exact ties, which must round half to even. */
+static void test_numbers_match_printf(void **st) {
+        (void)st;
+        uint64_t x = 99;
+        dcem_batch *b = batch_of("d", 64);
+        for (size_t i = 0; i < 64; i++) {
+                dcem_sample s = mk("d", "", 0, "", 0, DCEM_Q_GOOD);
+                snprintf(s.point, sizeof s.point, "p%zu", i);
+                assert_int_equal(dcem_batch_add(&b, &s), 0);
+        }
+        for (int round = 0; round < 4000; round++) {
+                for (size_t i = 0; i < b->n; i++) {
+                        double m = 1.0 + (double)(rng_next(&x) >> 11) / 9007199254740992.0;
+                        double v = m * pow(10.0, (double)((int)(rng_next(&x) % 23) - 6));
+                        if (i % 4 == 1) {
+                                float f = (float)v; /* float32 registers widened */
+                                v = (double)f;
+                        } else if (i % 4 == 2) {
+                                v = nextafter(pow(10.0, (double)((int)(rng_next(&x) % 21) - 5)), (i & 8) ? 0.0 : 1e300);
+                        }
+                        b->samples[i].value = (rng_next(&x) & 1) ? -v : v;
+                }
+                expect_same_message("s", 1, b);
+        }
+        /* exact ties at the 15th digit, and values that round up to a power of ten */
+        double ties[] = { 123456789012345.5, 123456789012344.5, 12345678901234.25, 1234567890123.125,
+                          0.5, 2.5, 99999999999999.95, 999999999999999.5, 9.999999999999995, 0.000099999999999999995 };
+        for (size_t i = 0; i < sizeof ties / sizeof ties[0]; i++) {
+                b->samples[0].value = ties[i];
+                b->samples[1].value = -ties[i];
+                expect_same_message("s", 1, b);
+        }
+        dcem_batch_unref(b);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_field_order_and_values), cmocka_unit_test(test_escaping),
                 cmocka_unit_test(test_invalid_utf8_repaired),  cmocka_unit_test(test_non_finite_is_null),
                 cmocka_unit_test(test_numbers_round_trip),     cmocka_unit_test(test_small_buffer),
+                cmocka_unit_test(test_device_message_matches_jansson),
+                cmocka_unit_test(test_device_message_errors_and_strings),
+                cmocka_unit_test(test_device_message_repeated_points),
+                cmocka_unit_test(test_sample_line_matches_jansson),
+                cmocka_unit_test(test_numbers_match_printf),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -18,6 +18,9 @@
 #include <sys/time.h>
 #include <unistd.h>
 #include <cmocka.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
 
 #include "dcem/clock.h"
 #include "dcem/loop.h"
@@ -37,6 +40,40 @@ static void test_format_utc(void **state)
         /* The extremes must not crash or overflow the buffer. */
         assert_true(strlen(dcem_format_utc(INT64_MAX, buf)) < DCEM_TS_MAX);
         assert_true(strlen(dcem_format_utc(INT64_MIN, buf)) < DCEM_TS_MAX);
+}
+
+/* The integer formatter against gmtime_r + snprintf (an independent
+ * oracle: the C library's calendar), over the whole int64 range. */
+static void test_format_utc_matches_gmtime(void **state)
+{
+        uint64_t x = 12345;
+
+        (void)state;
+        for (int i = 0; i < 200000; i++) {
+                uint64_t z = (x += UINT64_C(0x9E3779B97F4A7C15));
+                z = (z ^ (z >> 30)) * UINT64_C(0xBF58476D1CE4E5B9);
+                z = (z ^ (z >> 27)) * UINT64_C(0x94D049BB133111EB);
+                z ^= z >> 31;
+                /* half over the whole range, half around leap days and years near now */
+                int64_t ns = (i & 1) ? (int64_t)z
+                                     : INT64_C(951782400) * DCEM_NS_PER_S + (int64_t)(z % (UINT64_C(4000) * 86400 * DCEM_NS_PER_S)) -
+                                               INT64_C(2000) * 86400 * DCEM_NS_PER_S;
+                int64_t sec = ns / DCEM_NS_PER_S, rem = ns % DCEM_NS_PER_S;
+                char want[64], got[DCEM_TS_MAX];
+                struct tm tm;
+                time_t t;
+
+                if (rem < 0) {
+                        rem += DCEM_NS_PER_S;
+                        sec--;
+                }
+                t = (time_t)sec;
+                assert_non_null(gmtime_r(&t, &tm));
+                snprintf(want, sizeof(want), "%04d-%02d-%02dT%02d:%02d:%02d.%03d", tm.tm_year + 1900, tm.tm_mon + 1,
+                         tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(rem / DCEM_NS_PER_MS));
+                strcat(want, "Z");
+                assert_string_equal(dcem_format_utc(ns, got), want);
+        }
 }
 
 static void test_system_clock(void **state)
@@ -538,6 +575,7 @@ int main(void)
 {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_format_utc),
+                cmocka_unit_test(test_format_utc_matches_gmtime),
                 cmocka_unit_test(test_system_clock),
                 cmocka_unit_test(test_timers_order_and_cancel),
                 cmocka_unit_test(test_fake_clock_never_early),
