@@ -12,6 +12,11 @@
  * energy for an interval already closed lands in the oldest open one, flagged
  * estimated and as an event (never dropped, never counted twice).
  *
+ * Compute counters (functional units of carbon per unit of compute, e.g.
+ * CPU core-seconds) ride on the same machinery: each (device, point) counted
+ * is an internal counter named "DEVICE#POINT" whose deltas go to account
+ * DCEM_ACC_UNIT0 + k; they count in no completeness and hold no interval open.
+ *
  * Pure: no I/O, no clock. Times are UTC ns passed in by the caller.
  */
 #include <errno.h>
@@ -26,6 +31,14 @@
 #define NS_PER_HOUR (INT64_C(3600) * DCEM_NS_PER_S)
 #define DEFAULT_JUMP_FACTOR 1.5
 #define POWER_MAX_GAP_POLLS 3 /* power readings further apart are not integrated */
+/* Bit of a->it_categories (whose bits 1..3 are IT categories) set once a
+ * compute counter is registered: readings of other points are looked up. */
+#define UNITS_PRESENT (1u << 31)
+#define CATS(a) ((a)->it_categories & ~UNITS_PRESENT)
+
+static bool is_unit(const acct_dev *d) {
+        return d->spec.unit != 0;
+}
 
 static const char *const ev_names[_DCEM_EV_MAX] = {
         "counter_wrap", "counter_reset", "implausible_jump", "clock_backwards", "clock_step",
@@ -50,6 +63,7 @@ void dcem_acct_conf_defaults(dcem_acct_conf *c) {
         c->carbon.residual_factor = DCEM_CN_RESIDUAL_FACTOR;
         c->carbon.residual_source = (char *)DCEM_CN_RESIDUAL_SOURCE;
         c->carbon.gas = (char *)"CO2";
+        c->live_intensity.max_age_ns = 15 * 60 * DCEM_NS_PER_S;
 }
 
 static int64_t floor_div(int64_t a, int64_t b) {
@@ -201,6 +215,9 @@ int dcem_acct_add_device(dcem_acct *a, const dcem_acct_device *d) {
                 return -EINVAL;
         if (d->role == DCEM_ROLE_IT ? (d->pue_category < 1 || d->pue_category > 3) : d->pue_category != 0)
                 return -EINVAL;
+        if (d->unit > DCEM_ACCT_MAX_UNITS || (d->unit && (d->role != DCEM_ROLE_NONE || !(d->unit_scale > 0) ||
+                                                          !isfinite(d->unit_scale))))
+                return -EINVAL;
         if (acct_find(a, d->name) >= 0)
                 return -EEXIST;
         if (a->ndev >= DCEM_ACCT_MAX_DEVICES)
@@ -222,7 +239,9 @@ int dcem_acct_add_device(dcem_acct *a, const dcem_acct_device *d) {
         v->spec.name = NULL; /* the array may move: use v->name */
         if (v->spec.jump_factor == 0)
                 v->spec.jump_factor = DEFAULT_JUMP_FACTOR;
-        v->account = role_account(d->role, d->pue_category);
+        v->account = d->unit ? DCEM_ACC_UNIT0 + (int)d->unit - 1 : role_account(d->role, d->pue_category);
+        if (d->unit)
+                a->it_categories |= UNITS_PRESENT;
         v->last_ts_ns = INT64_MIN;
         if (d->role == DCEM_ROLE_IT)
                 a->it_categories |= 1u << d->pue_category;
@@ -232,6 +251,31 @@ int dcem_acct_add_device(dcem_acct *a, const dcem_acct_device *d) {
         a->index[i] = (uint32_t)a->ndev + 1;
         a->ndev++;
         return 0;
+}
+
+/* "DEVICE#POINT" (names hold no '#'), or a hash of both when that is too long. */
+static void unit_key(const char *device, const char *point, char buf[static DCEM_NAME_MAX]) {
+        int n = snprintf(buf, DCEM_NAME_MAX, "%s#%s", device, point);
+        if (n < 0 || n >= DCEM_NAME_MAX) {
+                uint64_t h = UINT64_C(1469598103934665603);
+                for (const char *p = device; *p; p++)
+                        h = (h ^ (unsigned char)*p) * UINT64_C(1099511628211);
+                h = (h ^ '#') * UINT64_C(1099511628211);
+                for (const char *p = point; *p; p++)
+                        h = (h ^ (unsigned char)*p) * UINT64_C(1099511628211);
+                snprintf(buf, DCEM_NAME_MAX, "%.40s#%016llx", device, (unsigned long long)h);
+        }
+}
+
+int dcem_acct_add_unit(dcem_acct *a, unsigned k, const char *device, const char *point, double scale,
+                       int64_t poll_interval_ns) {
+        if (k >= DCEM_ACCT_MAX_UNITS || !device || !device[0] || !point || !point[0] || strchr(device, '#'))
+                return -EINVAL;
+        char key[DCEM_NAME_MAX];
+        unit_key(device, point, key);
+        dcem_acct_device d = { .name = key, .role = DCEM_ROLE_NONE, .poll_interval_ns = poll_interval_ns,
+                               .source = DCEM_SRC_COUNTER, .unit = k + 1, .unit_scale = scale };
+        return dcem_acct_add_device(a, &d);
 }
 
 void acct_start(dcem_acct *a, int64_t t) {
@@ -384,17 +428,33 @@ static double unit_scale(const char *unit, bool power) {
         return NAN;
 }
 
-static int feed_counter(dcem_acct *a, acct_dev *d, bool export, const char *point, double v, int64_t ts, bool est) {
+/* A baseline (a first reading, or one after a clock going back or a gap too
+ * long to bridge) covers no time before it: it is a taken reading only when
+ * it sits exactly on an interval start, so that no energy of its interval
+ * lies before it. Anywhere else the interval's energy before it is unknown,
+ * and counting it would call a partial interval complete. */
+static bool baseline_taken(const dcem_acct *a, int64_t ts) {
+        return ts == floor_div(ts, a->conf.record_interval_ns) * a->conf.record_interval_ns;
+}
+
+/* *ret_taken: the reading closed a span from a previous one (a delta was
+ * formed and checked, counted or not), or is a baseline_taken() baseline; a
+ * repeat (same stamp) is not a new reading. */
+static int feed_counter(dcem_acct *a, acct_dev *d, bool export, const char *point, double v, int64_t ts, bool est,
+                        bool *ret_taken) {
         acct_reading *r = export ? &d->exp : &d->imp;
         acct_reading prev = *r;
+        *ret_taken = false;
         if (!r->have) {
                 *r = (acct_reading){ .have = true, .value = v, .ts_ns = ts };
+                *ret_taken = baseline_taken(a, ts);
                 return 0;
         }
         if (ts <= r->ts_ns) {
                 if (ts < r->ts_ns) {
                         emit_event(a, d, DCEM_EV_CLOCK_BACK, point, &prev, v, ts, 0);
                         *r = (acct_reading){ .have = true, .value = v, .ts_ns = ts };
+                        *ret_taken = baseline_taken(a, ts);
                 }
                 return 0; /* equal stamps: the same reading again */
         }
@@ -402,8 +462,10 @@ static int feed_counter(dcem_acct *a, acct_dev *d, bool export, const char *poin
         *r = (acct_reading){ .have = true, .value = v, .ts_ns = ts }; /* the new baseline, whatever follows */
         if (dt > acct_bridge_ns(a)) {
                 emit_event(a, d, DCEM_EV_GAP, point, &prev, v, ts, 0);
+                *ret_taken = baseline_taken(a, ts);
                 return 0;
         }
+        *ret_taken = true;
         double scale = d->spec.counter_scale_kwh > 0 ? d->spec.counter_scale_kwh : (d->spec.counter_bits ? 1 : 0);
         double res = scale;
         double mod = d->spec.counter_bits ? ldexp(1.0, (int)d->spec.counter_bits) * scale : 0;
@@ -441,17 +503,21 @@ static int feed_counter(dcem_acct *a, acct_dev *d, bool export, const char *poin
         return 0;
 }
 
-static int feed_power(dcem_acct *a, acct_dev *d, const char *point, double kw, int64_t ts) {
+/* *ret_taken as for feed_counter. */
+static int feed_power(dcem_acct *a, acct_dev *d, const char *point, double kw, int64_t ts, bool *ret_taken) {
         acct_reading *r = &d->pw;
         acct_reading prev = *r;
+        *ret_taken = false;
         if (!r->have) {
                 *r = (acct_reading){ .have = true, .value = kw, .ts_ns = ts };
+                *ret_taken = baseline_taken(a, ts);
                 return 0;
         }
         if (ts <= r->ts_ns) {
                 if (ts < r->ts_ns) {
                         emit_event(a, d, DCEM_EV_CLOCK_BACK, point, &prev, kw, ts, 0);
                         *r = (acct_reading){ .have = true, .value = kw, .ts_ns = ts };
+                        *ret_taken = baseline_taken(a, ts);
                 }
                 return 0;
         }
@@ -459,8 +525,10 @@ static int feed_power(dcem_acct *a, acct_dev *d, const char *point, double kw, i
         *r = (acct_reading){ .have = true, .value = kw, .ts_ns = ts };
         if (dt > POWER_MAX_GAP_POLLS * d->spec.poll_interval_ns) {
                 emit_event(a, d, DCEM_EV_GAP, point, &prev, kw, ts, 0); /* missing data is not filled */
+                *ret_taken = baseline_taken(a, ts);
                 return 0;
         }
+        *ret_taken = true;
         double kwh = (prev.value + kw) / 2 * ((double)dt / (double)NS_PER_HOUR);
         if (d->spec.rated_kw > 0 && kwh > d->spec.rated_kw * ((double)dt / (double)NS_PER_HOUR) * d->spec.jump_factor) {
                 emit_event(a, d, DCEM_EV_JUMP, point, &prev, kw, ts, 0);
@@ -477,11 +545,7 @@ static int feed_power(dcem_acct *a, acct_dev *d, const char *point, double kw, i
 
 int dcem_acct_feed(dcem_acct *a, const char *device, const char *point, double value, const char *unit, int64_t ts,
                    dcem_quality q) {
-        ssize_t di = acct_find(a, device);
-        if (di < 0)
-                return -ENOENT;
-        acct_dev *d = &a->devs[di];
-        enum { P_IMP, P_EXP, P_PW } pt;
+        enum { P_IMP, P_EXP, P_PW, P_UNIT } pt;
         if (strcmp(point, "energy_kwh") == 0)
                 pt = P_IMP;
         else if (strcmp(point, "energy_export_kwh") == 0)
@@ -489,13 +553,28 @@ int dcem_acct_feed(dcem_acct *a, const char *device, const char *point, double v
         else if (strcmp(point, "power_kw") == 0)
                 pt = P_PW;
         else
-                return 0;
+                pt = P_UNIT;
+        ssize_t di;
+        if (pt == P_UNIT) {
+                if (!(a->it_categories & UNITS_PRESENT))
+                        return 0;
+                char key[DCEM_NAME_MAX];
+                unit_key(device, point, key);
+                di = acct_find(a, key);
+                if (di < 0)
+                        return 0; /* a point nobody counts */
+        } else {
+                di = acct_find(a, device);
+                if (di < 0)
+                        return -ENOENT;
+        }
+        acct_dev *d = &a->devs[di];
         if (q != DCEM_Q_GOOD && q != DCEM_Q_ESTIMATED)
                 return 0;
-        double k = unit_scale(unit, pt == P_PW);
+        double k = pt == P_UNIT ? d->spec.unit_scale : unit_scale(unit, pt == P_PW);
         if (isnan(k))
                 return -EINVAL;
-        if (d->account < 0)
+        if (d->account < 0 || (is_unit(d) && pt != P_UNIT))
                 return 0;
         acct_start(a, ts);
         double v = value * k;
@@ -508,23 +587,30 @@ int dcem_acct_feed(dcem_acct *a, const char *device, const char *point, double v
                 return 0;
         if (pt == P_PW && (counter_mode || d->spec.source == DCEM_SRC_COUNTER))
                 return 0;
-        /* Is this reading the one that counts for completeness? */
+        /* Is this reading the one that counts for completeness? Only when it
+         * closes a span from a previous reading: a device's first reading (or
+         * the first after a dropped baseline) is a baseline, with no energy
+         * before it, so the interval it falls in is covered only from there. */
         bool primary = pt == P_PW || pt == P_IMP || (pt == P_EXP && !d->imp.have);
-        if (primary && ts >= a->first_ns) {
+        if (pt == P_UNIT)
+                pt = P_IMP; /* a counter like energy_kwh, into its unit account */
+        if (ts >= a->first_ns) {
                 int r = acct_ensure_slot(a, ts);
                 if (r < 0)
                         return r;
-                a->slots[(ts - a->first_ns) / a->conf.record_interval_ns].dev[di].taken++;
         }
         int r;
+        bool taken = false;
         if (pt == P_PW) {
-                r = feed_power(a, d, point, v, ts);
+                r = feed_power(a, d, point, v, ts, &taken);
         } else {
                 if (!d->seen_counter && d->spec.source == DCEM_SRC_AUTO)
                         d->pw.have = false; /* power integration stops where the counter takes over */
                 d->seen_counter = true;
-                r = feed_counter(a, d, pt == P_EXP, point, v, ts, q == DCEM_Q_ESTIMATED);
+                r = feed_counter(a, d, pt == P_EXP, point, v, ts, q == DCEM_Q_ESTIMATED, &taken);
         }
+        if (primary && taken && ts >= a->first_ns && acct_ensure_slot(a, ts) == 0)
+                a->slots[(ts - a->first_ns) / a->conf.record_interval_ns].dev[di].taken++;
         if (r == 0 && ts > d->last_ts_ns)
                 d->last_ts_ns = ts;
         return r;
@@ -583,13 +669,20 @@ static int close_first(dcem_acct *a) {
         if (!st)
                 return -ENOMEM;
         dcem_acct_sums s = { .start_ns = a->first_ns, .end_ns = a->first_ns + L, .covered_ns = L, .n_intervals = 1,
-                             .it_categories = a->it_categories, .instruments_final = false };
+                             .it_categories = CATS(a), .instruments_final = false };
+        size_t nst = 0;
         for (size_t i = 0; i < a->ndev; i++) {
                 acct_dev *d = &a->devs[i];
                 acct_slot_dev *sd = &sl->dev[i];
+                if (is_unit(d)) { /* an amount of compute: no device stat, no completeness */
+                        s.kwh[d->account] += sd->kwh;
+                        s.est_kwh[d->account] += sd->est_kwh;
+                        s.events += sd->events;
+                        continue;
+                }
                 double expected = d->account < 0 ? 0 : (double)L / (double)d->spec.poll_interval_ns;
                 double taken = sd->taken < expected ? sd->taken : expected;
-                st[i] = (dcem_acct_dev_stat){
+                st[nst++] = (dcem_acct_dev_stat){
                         .device = d->name, .role = d->spec.role, .pue_category = d->spec.pue_category,
                         .kwh = sd->kwh, .export_kwh = sd->export_kwh, .est_kwh = sd->est_kwh,
                         .late_kwh = sd->late_kwh, .taken = sd->taken, .expected = expected,
@@ -614,7 +707,7 @@ static int close_first(dcem_acct *a) {
                                               dcem_month_of(s.start_ns), s.kwh[DCEM_ACC_GRID_IMPORT],
                                               dcem_fig_claimable_kwh(&s), false);
         if (a->hooks.interval) {
-                dcem_acct_interval iv = { .seq = a->seq, .sums = s, .ndev = a->ndev, .dev = st };
+                dcem_acct_interval iv = { .seq = a->seq, .sums = s, .ndev = nst, .dev = st };
                 a->hooks.interval(a->hooks.ud, &iv);
         }
         if (st != stack)
@@ -638,7 +731,7 @@ static bool closable(const dcem_acct *a, int64_t end, int64_t now) {
         if (now >= base + a->conf.close_delay_ns)
                 return true;
         for (size_t i = 0; i < a->ndev; i++)
-                if (a->devs[i].account >= 0 && a->devs[i].last_ts_ns < end)
+                if (a->devs[i].account >= 0 && !is_unit(&a->devs[i]) && a->devs[i].last_ts_ns < end)
                         return false;
         return true;
 }
@@ -671,7 +764,7 @@ static int month_sums(const dcem_acct *a, int64_t m, dcem_acct_sums *ret) {
 
 static void months_sum(const dcem_acct *a, int64_t first, int64_t last, dcem_acct_sums *ret) {
         dcem_acct_sums s = { .start_ns = dcem_month_start_ns(first), .end_ns = dcem_month_start_ns(last + 1),
-                             .instruments_final = true, .it_categories = a->it_categories };
+                             .instruments_final = true, .it_categories = CATS(a) };
         for (int64_t m = first; m <= last; m++) {
                 dcem_acct_sums ms;
                 if (month_sums(a, m, &ms) < 0)
@@ -705,7 +798,7 @@ static int realtime(const dcem_acct *a, int64_t ref, dcem_acct_sums *ret) {
         int64_t W = a->conf.realtime_window_ns, end = INT64_MAX;
         for (size_t i = 0; i < a->ndev; i++) {
                 const acct_dev *d = &a->devs[i];
-                if (d->account < 0 || d->rt_n == 0)
+                if (d->account < 0 || is_unit(d) || d->rt_n == 0)
                         continue;
                 int64_t newest = d->rt[(d->rt_head + d->rt_n - 1) % ACCT_RT_CAP].ts_ns;
                 if (newest <= ref - W || newest > ref)
@@ -716,7 +809,7 @@ static int realtime(const dcem_acct *a, int64_t ref, dcem_acct_sums *ret) {
         if (end == INT64_MAX)
                 return -ENOENT;
         dcem_acct_sums s = { .start_ns = end - W, .end_ns = end, .covered_ns = W, .n_intervals = 1,
-                             .it_categories = a->it_categories };
+                             .it_categories = CATS(a) };
         for (size_t i = 0; i < a->ndev; i++) {
                 const acct_dev *d = &a->devs[i];
                 if (d->account < 0)
@@ -732,6 +825,8 @@ static int realtime(const dcem_acct *a, int64_t ref, dcem_acct_sums *ret) {
                                         taken++;
                         }
                 }
+                if (is_unit(d))
+                        continue; /* its amount is in, it counts in no completeness */
                 s.readings_taken += taken < expected ? taken : expected;
                 s.readings_expected += expected;
         }

@@ -6,12 +6,25 @@
  * a contract gives kWh or a share, and no certificate serial is declared twice
  * (a serial declared twice would be a kWh counted twice). Defaults are the
  * official numbers of METRICS.md.
+ *
+ * Grid factors can come from a factor table (conf/factors/NAME.yaml, one file
+ * per table, with its source, data year and gas): `carbon.table` names it,
+ * `carbon.region` picks the region, and keys written in the carbon block
+ * override the table's values (the inline keys predate the tables and stay a
+ * contract). The default table cn-mee-2023 is also built in, so the agent
+ * needs no file for METRICS.md's defaults.
  */
 #include <errno.h>
+#include <math.h>
 #include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include "dcem/accounting.h"
+#include "dcem/build_config.h"
 #include "dcem/clock.h"
+
 
 #define CN_SOURCE DCEM_CN_FACTOR_SOURCE
 #define CN_RESIDUAL_SOURCE DCEM_CN_RESIDUAL_SOURCE
@@ -32,6 +45,13 @@ static const dcem_schema_key carbon_keys[] = {
           offsetof(dcem_acct_carbon_conf, residual_source), NULL, "Citation of the residual factor." },
         { "gas", DCEM_T_STR, "CO2", 0, 0, 0, NULL, offsetof(dcem_acct_carbon_conf, gas), NULL,
           "CO2 or CO2e, as the factor table says: figures are labelled kgCO2 or kgCO2e." },
+        { "table", DCEM_T_STR, NULL, 0, 0, 0, NULL, offsetof(dcem_acct_carbon_conf, table), NULL,
+          "A grid factor table: a name (FACTORS_DIR/NAME.yaml, e.g. cn-mee-2023, which is also built in) or a "
+          "path (relative to this file). Its values fill the keys above that are not written here; `region` "
+          "then picks one of the table's regions (default: the table's default region)." },
+        { "factors_dir", DCEM_T_STR, NULL, 0, 0, 0, NULL, offsetof(dcem_acct_carbon_conf, factors_dir), NULL,
+          "Where table names are looked up (default: the config file's directory + /factors, then the "
+          "installed tables)." },
         { 0 },
 };
 
@@ -76,9 +96,34 @@ static const dcem_schema cert_schema = {
         sizeof(dcem_acct_cert_conf), cert_keys, NULL,
 };
 
+static const dcem_schema_key unit_keys[] = {
+        { "name", DCEM_T_STR, NULL, DCEM_REQUIRED | DCEM_NAME_LIKE, 0, 0, "a-z0-9_",
+          offsetof(dcem_acct_unit_conf, name), NULL,
+          "The functional unit R, e.g. cpu_core_hour, gpu_hour, job, request, token." },
+        { "point", DCEM_T_STR, NULL, DCEM_REQUIRED | DCEM_NAME_LIKE, 0, 0, "a-z0-9_",
+          offsetof(dcem_acct_unit_conf, point), NULL,
+          "The cumulative counter point that counts it, e.g. cpu_core_seconds, jobs_done." },
+        { "devices", DCEM_T_STRLIST, NULL, 0, 0, 0, NULL, offsetof(dcem_acct_unit_conf, devices), NULL,
+          "Devices publishing the point (default: every device with a host block)." },
+        { "scale", DCEM_T_DOUBLE, "1", 0, 1e-15, 1e15, NULL, offsetof(dcem_acct_unit_conf, scale), NULL,
+          "Units per count of the point (multiplied)." },
+        { "divisor", DCEM_T_DOUBLE, "1", 0, 1e-15, 1e15, NULL, offsetof(dcem_acct_unit_conf, divisor), NULL,
+          "Counts per unit (divided), e.g. 3600 for cpu_core_seconds to core-hours." },
+        { 0 },
+};
+
+static const dcem_schema unit_schema = {
+        "unit", "A functional unit of compute counted from a counter point.", sizeof(dcem_acct_unit_conf),
+        unit_keys, NULL,
+};
+
 static const dcem_schema_key compute_keys[] = {
         { "cpu_core_hours", DCEM_T_STR, NULL, 0, 0, 0, NULL, offsetof(dcem_acct_compute_conf, cpu_core_hours), NULL,
-          "Source of the CPU core-hour counter for carbon per core-hour (e.g. a host device's name)." },
+          "Source of the CPU core-hour counter for carbon per core-hour (e.g. a host device's name): with no "
+          "`units`, cpu_core_hour counts only that device's cpu_core_seconds." },
+        { "units", DCEM_T_LIST, NULL, 0, 0, 0, NULL, offsetof(dcem_acct_compute_conf, units), &unit_schema,
+          "Functional units for carbon per unit of compute (at most 8). Default: cpu_core_hour "
+          "(cpu_core_seconds / 3600) and gpu_hour (gpu_busy_seconds / 3600) of the devices with a host block." },
         { "embodied_kgco2", DCEM_T_DOUBLE, "0", 0, 0, 1e12, NULL, offsetof(dcem_acct_compute_conf, embodied_kgco2),
           NULL, "Total embodied emissions of the hardware (SCI M); 0 = not included." },
         { "lifetime", DCEM_T_DURATION, "0s", 0, 0, 0, NULL, offsetof(dcem_acct_compute_conf, lifetime_ns), NULL,
@@ -103,6 +148,323 @@ static const dcem_schema target_schema = {
         "targets", "Targets the figures are compared with (never hard-coded).", sizeof(dcem_acct_targets_conf),
         target_keys, NULL,
 };
+
+/* ---- factor tables ---- */
+
+static const char builtin_cn_mee_2023[] =
+        "# Grid emission factor table for dcem (docs/ACCOUNTING.md, \"Factor tables\").\n"
+        "id: cn-mee-2023\n"
+        "title: China grid CO2 emission factors, data year 2023\n"
+        "source: MEE and NBS announcement 2025 No. 47 (China grid CO2 emission factors, data year 2023)\n"
+        "data_year: 2023\n"
+        "gas: CO2\n"
+        "unit: kg/kWh\n"
+        "default_region: national\n"
+        "regions:\n"
+        "  national: 0.5306\n"
+        "  north: 0.6361\n"
+        "  northeast: 0.5122\n"
+        "  east: 0.5500\n"
+        "  central: 0.5271\n"
+        "  northwest: 0.5543\n"
+        "  south: 0.4042\n"
+        "  southwest: 0.2472\n"
+        "residual:\n"
+        "  factor: 0.6096\n"
+        "  source: national average excluding market-traded non-fossil power\n"
+        "informational:\n"
+        "  fossil_only: 0.8273\n";
+
+const char *dcem_factor_table_builtin(const char *id) {
+        return id && strcmp(id, DCEM_FACTOR_TABLE_DEFAULT) == 0 ? builtin_cn_mee_2023 : NULL;
+}
+
+typedef struct ftable_residual {
+        double factor;
+        char *source;
+} ftable_residual;
+
+typedef struct ftable {
+        char *id, *title, *source, *gas, *unit, *default_region;
+        int64_t data_year;
+        const dcem_node *regions, *informational;
+        ftable_residual residual;
+} ftable;
+
+static const dcem_schema_key residual_keys[] = {
+        { "factor", DCEM_T_DOUBLE, NULL, DCEM_REQUIRED, 0, 10, NULL, offsetof(ftable_residual, factor), NULL,
+          "Residual factor, kg per kWh." },
+        { "source", DCEM_T_STR, NULL, DCEM_REQUIRED, 0, 0, NULL, offsetof(ftable_residual, source), NULL,
+          "What the residual factor is (appended to the table's source)." },
+        { 0 },
+};
+
+static const dcem_schema residual_schema = {
+        "residual", "The market-based residual factor.", sizeof(ftable_residual), residual_keys, NULL,
+};
+
+static const dcem_schema_key ftable_keys[] = {
+        { "id", DCEM_T_STR, NULL, DCEM_REQUIRED | DCEM_NAME_LIKE, 0, 0, "a-z0-9._-", offsetof(ftable, id), NULL,
+          "The table's id (published with every carbon figure)." },
+        { "title", DCEM_T_STR, NULL, 0, 0, 0, NULL, offsetof(ftable, title), NULL, "A title." },
+        { "source", DCEM_T_STR, NULL, DCEM_REQUIRED, 0, 0, NULL, offsetof(ftable, source), NULL,
+          "Citation of the factors." },
+        { "data_year", DCEM_T_INT, NULL, DCEM_REQUIRED, 1990, 2100, NULL, offsetof(ftable, data_year), NULL,
+          "Data year of the factors." },
+        { "gas", DCEM_T_STR, NULL, DCEM_REQUIRED, 0, 0, NULL, offsetof(ftable, gas), NULL, "CO2 or CO2e." },
+        { "unit", DCEM_T_STR, NULL, DCEM_REQUIRED, 0, 0, NULL, offsetof(ftable, unit), NULL, "kg/kWh." },
+        { "default_region", DCEM_T_STR, NULL, DCEM_REQUIRED, 0, 0, NULL, offsetof(ftable, default_region), NULL,
+          "The region used when the configuration names none." },
+        { "regions", DCEM_T_NODE, NULL, DCEM_REQUIRED, 0, 0, NULL, offsetof(ftable, regions), NULL,
+          "Location-based factor per region, kg per kWh." },
+        { "residual", DCEM_T_MAP, NULL, DCEM_REQUIRED, 0, 0, NULL, offsetof(ftable, residual), &residual_schema,
+          "Market-based residual factor." },
+        { "informational", DCEM_T_NODE, NULL, 0, 0, 0, NULL, offsetof(ftable, informational), NULL,
+          "Other published factors, kept for reference, used in no figure." },
+        { 0 },
+};
+
+static const dcem_schema ftable_schema = {
+        "factor_table", "A grid emission factor table (conf/factors/NAME.yaml).", sizeof(ftable), ftable_keys, NULL,
+};
+
+#define NERR(node, ...)                                                                                     \
+        do {                                                                                                \
+                const dcem_node *n_ = (node);                                                               \
+                dcem_diag_add(diag, n_ ? n_->file : "factor table", n_ ? n_->line : 0, n_ ? n_->col : 0, \
+                              __VA_ARGS__);                                                                 \
+                r = -EINVAL;                                                                                \
+        } while (0)
+
+/* A factor from a scalar node in 0..10 kg/kWh. 0 or -EINVAL. */
+static int factor_of(const dcem_node *n, double *ret) {
+        const char *why = NULL;
+        double v;
+        if (!n || n->type != DCEM_NODE_SCALAR || dcem_parse_double(n->scalar, &v, &why) < 0 || !isfinite(v) ||
+            v < 0 || v > 10)
+                return -EINVAL;
+        *ret = v;
+        return 0;
+}
+
+static int set_str(char **dst, const char *src) {
+        char *c = strdup(src);
+        if (!c)
+                return -ENOMEM;
+        free(*dst);
+        *dst = c;
+        return 0;
+}
+
+int dcem_factor_table_apply(const char *path, const char *region, const dcem_node *region_at,
+                            dcem_acct_carbon_conf *c, dcem_diag *diag) {
+        dcem_node *root = NULL;
+        int r;
+        if (strncmp(path, "builtin:", 8) == 0) {
+                const char *txt = dcem_factor_table_builtin(path + 8);
+                if (!txt)
+                        return -ENOENT;
+                r = dcem_yaml_load_buffer(path, txt, strlen(txt), &root, diag);
+        } else {
+                if (access(path, F_OK) < 0)
+                        return -ENOENT;
+                r = dcem_yaml_load_file(path, &root, diag);
+        }
+        if (r < 0)
+                return r;
+        ftable t = { 0 };
+        r = dcem_schema_apply(&ftable_schema, root, &t, diag);
+        if (r == 0) {
+                if (strcmp(t.gas, "CO2") != 0 && strcmp(t.gas, "CO2e") != 0)
+                        NERR(dcem_node_get(root, "gas"), "gas must be CO2 or CO2e");
+                if (strcmp(t.unit, "kg/kWh") != 0)
+                        NERR(dcem_node_get(root, "unit"), "unit must be kg/kWh");
+                if (t.regions->type != DCEM_NODE_MAP || t.regions->n == 0)
+                        NERR(t.regions, "regions: expected a map of region: factor (kg per kWh)");
+                else
+                        for (const dcem_node *m = t.regions->child; m; m = m->next) {
+                                double v;
+                                if (factor_of(m, &v) < 0)
+                                        NERR(m, "regions.%s: expected a factor in kg per kWh, 0..10", m->key);
+                        }
+                if (t.informational && t.informational->type != DCEM_NODE_MAP)
+                        NERR(t.informational, "informational: expected a map");
+                if (r == 0 && !dcem_node_get(t.regions, t.default_region))
+                        NERR(dcem_node_get(root, "default_region"), "default_region %s is not one of the regions",
+                             t.default_region);
+        }
+        const dcem_node *rn = NULL;
+        double gf = 0;
+        if (r == 0) {
+                const char *want = region ? region : t.default_region;
+                rn = dcem_node_get(t.regions, want);
+                if (!rn || factor_of(rn, &gf) < 0) {
+                        char list[512] = "";
+                        size_t o = 0;
+                        for (const dcem_node *m = t.regions->child; m && o < sizeof list; m = m->next)
+                                o += (size_t)snprintf(list + o, sizeof list - o, "%s%s", o ? ", " : "", m->key);
+                        NERR(region_at ? region_at : t.regions, "region %s is not in factor table %s (%s): one of %s",
+                             want, t.id, path, list);
+                        r = -ESRCH;
+                }
+        }
+        if (r == 0) {
+                char src[1024], rsrc[1024];
+                snprintf(src, sizeof src, "%s; table %s, region %s", t.source, t.id, rn->key);
+                snprintf(rsrc, sizeof rsrc, "%s, %s; table %s", t.source, t.residual.source, t.id);
+                dcem_acct_carbon_conf n = *c;
+                char *dup[5] = { strdup(rn->key), strdup(src), strdup(rsrc), strdup(t.gas), strdup(t.id) };
+                if (!dup[0] || !dup[1] || !dup[2] || !dup[3] || !dup[4]) {
+                        for (int i = 0; i < 5; i++)
+                                free(dup[i]);
+                        r = -ENOMEM;
+                } else {
+                        free(n.region);
+                        free(n.source);
+                        free(n.residual_source);
+                        free(n.gas);
+                        if (n.table != dup[4])
+                                free(n.table);
+                        n.region = dup[0];
+                        n.source = dup[1];
+                        n.residual_source = dup[2];
+                        n.gas = dup[3];
+                        n.table = dup[4];
+                        n.grid_factor = gf;
+                        n.grid_factor_year = t.data_year;
+                        n.residual_factor = t.residual.factor;
+                        *c = n;
+                }
+        }
+        dcem_schema_free(&ftable_schema, &t);
+        dcem_node_free(root);
+        return r;
+}
+
+/* Append ", path" to the list of places looked at (truncated at len). */
+static void append_tried(char *buf, size_t len, size_t *o, const char *path) {
+        const char *parts[2] = { *o ? ", " : "", path };
+        for (int i = 0; i < 2; i++)
+                for (const char *p = parts[i]; *p && *o + 1 < len; p++)
+                        buf[(*o)++] = *p;
+        buf[*o < len ? *o : len - 1] = '\0';
+}
+
+/* Where `table: NAME` is: try each candidate; -ENOENT when none exists. */
+static int table_resolve_apply(const dcem_acct_carbon_conf *in, const dcem_node *carbon_map, const char *conf_file,
+                               dcem_acct_carbon_conf *c, dcem_diag *diag, char *tried, size_t tried_len) {
+        const char *name = in->table;
+        const dcem_node *rat = carbon_map ? dcem_node_get(carbon_map, "region") : NULL;
+        const char *region = rat ? c->region : NULL;
+        char dir[1024] = ".";
+        if (conf_file && strchr(conf_file, '/')) {
+                snprintf(dir, sizeof dir, "%s", conf_file);
+                *strrchr(dir, '/') = '\0';
+                if (!dir[0])
+                        snprintf(dir, sizeof dir, "/");
+        }
+        char path[2048];
+        tried[0] = '\0';
+        size_t o = 0;
+#define TRY(...)                                                                                     \
+        do {                                                                                         \
+                snprintf(path, sizeof path, __VA_ARGS__);                                            \
+                int k_ = dcem_factor_table_apply(path, region, rat, c, diag);                        \
+                if (k_ != -ENOENT)                                                                   \
+                        return k_;                                                                   \
+                append_tried(tried, tried_len, &o, path);                                            \
+        } while (0)
+        if (strchr(name, '/')) {
+                if (name[0] == '/')
+                        TRY("%s", name);
+                else
+                        TRY("%s/%s", dir, name);
+                return -ENOENT;
+        }
+        if (in->factors_dir) {
+                TRY("%s/%s.yaml", in->factors_dir, name);
+        } else {
+                TRY("%s/factors/%s.yaml", dir, name);
+                TRY("%s/%s.yaml", DCEM_FACTORS_DIR, name);
+                TRY("builtin:%s", name);
+        }
+#undef TRY
+        return -ENOENT;
+}
+
+/* Apply carbon.table, keeping the keys written in the block. */
+static bool table_name_ok(const char *name) {
+        if (strchr(name, '/'))
+                return true; /* a path */
+        if (!name[0] || name[0] == '.')
+                return false;
+        for (const char *p = name; *p; p++)
+                if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '-' || *p == '_' || *p == '.'))
+                        return false;
+        return true;
+}
+
+static int apply_table(dcem_acct_carbon_conf *c, const dcem_node *cm, const char *conf_file, dcem_diag *diag) {
+        int r = 0;
+        const dcem_node *tn = cm ? dcem_node_get(cm, "table") : NULL;
+        if (!table_name_ok(c->table)) {
+                NERR(tn ? tn : cm, "carbon.table %s: expected a table name (a-z 0-9 . _ -) or a path", c->table);
+                return r;
+        }
+        bool ex_gf = cm && dcem_node_get(cm, "grid_factor"), ex_year = cm && dcem_node_get(cm, "grid_factor_year"),
+             ex_src = cm && dcem_node_get(cm, "source"), ex_rf = cm && dcem_node_get(cm, "residual_factor"),
+             ex_rsrc = cm && dcem_node_get(cm, "residual_source"), ex_gas = cm && dcem_node_get(cm, "gas");
+        dcem_acct_carbon_conf keep = *c, n = *c;
+        /* the written strings stay ours: the table apply replaces copies */
+        n.source = ex_src ? NULL : c->source;
+        n.residual_source = ex_rsrc ? NULL : c->residual_source;
+        n.gas = ex_gas ? NULL : c->gas;
+        char tried[1024];
+        int k = table_resolve_apply(c, cm, conf_file, &n, diag, tried, sizeof tried);
+        if (k == -ENOENT) {
+                NERR(tn ? tn : cm, "carbon.table %s: no such factor table (looked for %s)", c->table, tried);
+                return r;
+        }
+        if (k == -ESRCH) /* the table is fine, the region is not: reported at the region */
+                return -EINVAL;
+        if (k < 0) {
+                NERR(tn ? tn : cm, "carbon.table %s: %s", c->table,
+                     k == -EINVAL ? "not a valid factor table (see the errors above)" : strerror(-k));
+                return r;
+        }
+        /* n now holds the table's values (n.table, region, sources, gas freshly allocated); the old
+         * c->table / region were freed by the apply when they were n's. Put written keys back. */
+        if (ex_gf)
+                n.grid_factor = keep.grid_factor;
+        if (ex_year)
+                n.grid_factor_year = keep.grid_factor_year;
+        if (ex_rf)
+                n.residual_factor = keep.residual_factor;
+        if (ex_src) {
+                free(n.source);
+                n.source = keep.source;
+        } else if (ex_gf) {
+                char buf[512];
+                snprintf(buf, sizeof buf, "configured grid_factor (overrides table %s, region %s)", n.table, n.region);
+                if (set_str(&n.source, buf) < 0)
+                        return -ENOMEM;
+        }
+        if (ex_rsrc) {
+                free(n.residual_source);
+                n.residual_source = keep.residual_source;
+        } else if (ex_rf) {
+                char buf[512];
+                snprintf(buf, sizeof buf, "configured residual_factor (overrides table %s)", n.table);
+                if (set_str(&n.residual_source, buf) < 0)
+                        return -ENOMEM;
+        }
+        if (ex_gas) {
+                free(n.gas);
+                n.gas = keep.gas;
+        }
+        *c = n;
+        return 0;
+}
 
 static void pos(const dcem_node *map, const char *key, const dcem_node **ret) {
         const dcem_node *n = map ? dcem_node_get(map, key) : NULL;
@@ -137,6 +499,15 @@ static int check(const dcem_schema *s, void *target, const dcem_node *map, dcem_
         if (c->max_bridge_ns < c->record_interval_ns) {
                 pos(map, "max_bridge", &n);
                 ERR(n, "max_bridge must be at least the record interval");
+        }
+        const dcem_node *carbon_map = map ? dcem_node_get(map, "carbon") : NULL;
+        if (c->carbon.table) {
+                int k = apply_table(&c->carbon, carbon_map, map ? map->file : NULL, diag);
+                if (k < 0)
+                        r = k;
+        } else if (c->carbon.factors_dir) {
+                pos(carbon_map, "factors_dir", &n);
+                ERR(n ? n : map, "carbon.factors_dir without carbon.table");
         }
         if (!c->carbon.gas || (strcmp(c->carbon.gas, "CO2") != 0 && strcmp(c->carbon.gas, "CO2e") != 0)) {
                 const dcem_node *cm = map ? dcem_node_get(map, "carbon") : NULL;
@@ -199,6 +570,22 @@ static int check(const dcem_schema *s, void *target, const dcem_node *map, dcem_
                         }
                 }
         }
+        const dcem_node *useq = map ? dcem_node_get(dcem_node_get(map, "compute"), "units") : NULL;
+        const dcem_acct_unit_conf *u = c->compute.units.items;
+        if (c->compute.units.n > DCEM_ACCT_MAX_UNITS)
+                ERR(useq ? useq : map, "compute.units: at most %d functional units", DCEM_ACCT_MAX_UNITS);
+        for (size_t i = 0; i < c->compute.units.n; i++) {
+                const dcem_node *item = nth(useq, i);
+                if (u[i].name && strcmp(u[i].name, "kwh_it") == 0) {
+                        pos(item, "name", &n);
+                        ERR(n, "compute.units[%zu].name: kwh_it is built in", i);
+                }
+                for (size_t j = 0; j < i; j++)
+                        if (u[i].name && u[j].name && strcmp(u[i].name, u[j].name) == 0) {
+                                pos(item, "name", &n);
+                                ERR(n, "compute.units[%zu].name %s is declared twice", i, u[i].name);
+                        }
+        }
         if (c->compute.embodied_kgco2 > 0 && c->compute.lifetime_ns <= 0) {
                 const dcem_node *cm = map ? dcem_node_get(map, "compute") : NULL;
                 pos(cm, "lifetime", &n);
@@ -206,6 +593,28 @@ static int check(const dcem_schema *s, void *target, const dcem_node *map, dcem_
         }
         return r;
 }
+
+static const dcem_schema_key live_keys[] = {
+        { "topic", DCEM_T_STR, NULL, 0, 0, 0, NULL, offsetof(dcem_acct_live_conf, topic), NULL,
+          "MQTT topic carrying the intensity (a JSON number, or an object with \"value\" or \"moer\")." },
+        { "unit", DCEM_T_ENUM, "g/kWh", 0, 0, 0, "g/kWh|lbs/MWh|kg/kWh", offsetof(dcem_acct_live_conf, unit), NULL,
+          "Unit of the values (WattTime MOER: lbs/MWh; Electricity Maps: g/kWh)." },
+        { "kind", DCEM_T_ENUM, "marginal", 0, 0, 0, "marginal|average", offsetof(dcem_acct_live_conf, kind), NULL,
+          "Marginal (for scheduling decisions) or average intensity." },
+        { "gas", DCEM_T_ENUM, "CO2", 0, 0, 0, "CO2|CO2e", offsetof(dcem_acct_live_conf, gas), NULL,
+          "CO2 or CO2e, as the feed says." },
+        { "source", DCEM_T_STR, NULL, 0, 0, 0, NULL, offsetof(dcem_acct_live_conf, source), NULL,
+          "A label for the feed, published with the live figure." },
+        { "max_age", DCEM_T_DURATION, "15m", 0, 1, 86400, NULL, offsetof(dcem_acct_live_conf, max_age_ns), NULL,
+          "A value older than this is published as stale, without a rate." },
+        { 0 },
+};
+
+static const dcem_schema live_schema = {
+        "live_intensity",
+        "Live carbon intensity over MQTT, for the real-time view only (never used for accounting).",
+        sizeof(dcem_acct_live_conf), live_keys, NULL,
+};
 
 static const dcem_schema_key accounting_keys[] = {
         { "record_interval", DCEM_T_DURATION, "15m", 0, 1, 3600, NULL, offsetof(dcem_acct_conf, record_interval_ns),
@@ -230,6 +639,8 @@ static const dcem_schema_key accounting_keys[] = {
           "Carbon per unit of compute." },
         { "targets", DCEM_T_MAP, NULL, 0, 0, 0, NULL, offsetof(dcem_acct_conf, targets), &target_schema,
           "Targets for status fields." },
+        { "live_intensity", DCEM_T_MAP, NULL, 0, 0, 0, NULL, offsetof(dcem_acct_conf, live_intensity), &live_schema,
+          "Live carbon intensity (e.g. a marginal MOER) for the real-time view." },
         { 0 },
 };
 

@@ -40,18 +40,6 @@ typedef struct rt_rec {
         size_t len;
 } rt_rec;
 
-/* When a device's energy begins in this run: its first reading is only a
- * baseline (no energy before it), unless a restored baseline bridged the
- * downtime (a "resumed" event). The interval holding that first reading is
- * covered only from there: its completeness says so. */
-typedef struct rt_first {
-        const char *name;       /* borrowed from the configuration */
-        size_t dev;             /* index in the engine's device order */
-        int64_t first_ts;       /* INT64_MIN: no reading yet */
-        bool resumed;
-        bool done;              /* its first interval was closed */
-} rt_first;
-
 /* Everything built from one configuration (heap: the engine's figure
  * parameters point into it). */
 typedef struct rt_gen {
@@ -64,8 +52,8 @@ typedef struct rt_gen {
         dcem_rec_env env;
         int64_t interval_ns;    /* the global poll interval: tick period */
         uint64_t next_seq;      /* of the engine: next interval's record_seq */
-        rt_first *first;        /* ndev, sorted by name */
-        bool fresh_devices;     /* some devices start without a restored baseline (first start, new devices) */
+        const char *unit_names[DCEM_ACCT_MAX_UNITS]; /* functional units (borrowed from cfg or static) */
+        size_t nunits;
 } rt_gen;
 
 struct dcem_acct_rt {
@@ -82,20 +70,12 @@ struct dcem_acct_rt {
         dcem_rec_event *ev;     /* events waiting for their interval */
         size_t nev;
         uint64_t ev_dropped;    /* since the last interval record */
+        dcem_rec_live live;     /* the last live intensity (conf pointer refreshed per generation) */
         int64_t closed_months[8];
         size_t nclosed_months;
         dcem_acct_rt_stats st;
         dcem_ratelimit rl, rl_ev;
 };
-
-static int cmp_first(const void *x, const void *y) {
-        return strcmp(((const rt_first *)x)->name, ((const rt_first *)y)->name);
-}
-
-static rt_first *first_find(const rt_gen *g, const char *name) {
-        rt_first key = { .name = name };
-        return g->ndev ? bsearch(&key, g->first, g->ndev, sizeof(*g->first), cmp_first) : NULL;
-}
 
 /* ---- records waiting for the save ---- */
 
@@ -154,11 +134,6 @@ static void pend_hand_over(dcem_acct_rt *rt, size_t n) {
 
 static void on_event(void *ud, const dcem_acct_event *e) {
         dcem_acct_rt *rt = ud;
-        if (e->kind == DCEM_EV_RESUMED && e->device) {
-                rt_first *f = first_find(rt->g, e->device);
-                if (f)
-                        f->resumed = true;
-        }
         if (rt->nev >= DCEM_ACCT_RT_MAX_EVENTS || !rt->ev) {
                 rt->ev_dropped++;
                 rt->st.events_dropped++;
@@ -196,36 +171,9 @@ static void on_interval(void *ud, const dcem_acct_interval *iv) {
                 }
                 rt->nev = keep;
         }
-        /* Devices whose energy began inside this interval cover it only from there. */
-        dcem_acct_interval adj = *iv;
-        dcem_acct_dev_stat *st = NULL;
-        for (size_t i = 0; i < rt->g->ndev; i++) {
-                rt_first *f = &rt->g->first[i];
-                if (!rt->g->fresh_devices || f->done || f->first_ts == INT64_MIN || f->first_ts >= iv->sums.end_ns || f->dev >= iv->ndev)
-                        continue;
-                f->done = true;
-                if (f->resumed || f->first_ts <= iv->sums.start_ns)
-                        continue;
-                if (!st) {
-                        st = malloc(iv->ndev * sizeof(*st));
-                        if (!st)
-                                break;
-                        memcpy(st, iv->dev, iv->ndev * sizeof(*st));
-                        adj.dev = st;
-                }
-                dcem_acct_dev_stat *d = &st[f->dev];
-                double cov = (double)(iv->sums.end_ns - f->first_ts) / (double)(iv->sums.end_ns - iv->sums.start_ns);
-                if (d->completeness > cov) {
-                        adj.sums.readings_taken -= (d->completeness - cov) * d->expected;
-                        d->completeness = cov;
-                }
-        }
-        if (adj.sums.readings_taken < 0)
-                adj.sums.readings_taken = 0;
         char *json = NULL;
         size_t len = 0;
-        int r = dcem_rec_interval(&rt->g->env, &adj, mine, nm, rt->ev_dropped, &json, &len);
-        free(st);
+        int r = dcem_rec_interval(&rt->g->env, iv, mine, nm, rt->ev_dropped, &json, &len);
         free(mine);
         rt->ev_dropped = 0;
         rt->g->next_seq = iv->seq + 1;
@@ -260,8 +208,99 @@ static void gen_free(rt_gen *g) {
                 return;
         dcem_acct_free(g->a);
         free(g->devs);
-        free(g->first);
         free(g);
+}
+
+static bool is_host_device(const dcem_device_conf *d) {
+        return d->host != NULL || (d->collector && d->collector->name && !strcmp(d->collector->name, "host"));
+}
+
+static const dcem_device_conf *find_device(const dcem_config *cfg, const char *name) {
+        const dcem_device_conf *d = dcem_config_devices(cfg);
+        for (size_t i = 0; i < dcem_config_ndevices(cfg); i++)
+                if (!strcmp(d[i].name, name))
+                        return &d[i];
+        return NULL;
+}
+
+/* Count one functional unit from one device. 0 or -errno (logged). */
+static int unit_add(rt_gen *g, unsigned k, const dcem_device_conf *d, const char *point, double scale) {
+        int r = dcem_acct_add_unit(g->a, k, d->name, point, scale, d->interval_ns > 0 ? d->interval_ns : g->interval_ns);
+        if (r < 0)
+                log_error("accounting: compute unit %s: cannot count %s of device %s: %s", g->unit_names[k], point,
+                          d->name, strerror(-r));
+        return r;
+}
+
+/* The functional units of carbon per unit of compute: accounting.compute.units,
+ * or the defaults: cpu_core_hour (cpu_core_seconds / 3600) of the
+ * cpu_core_hours device or of every host device, and gpu_hour
+ * (gpu_busy_seconds / 3600) of every host device. 0 or -errno (logged). */
+static int units_setup(rt_gen *g, const dcem_config *cfg, const dcem_acct_conf *conf) {
+        const dcem_acct_unit_conf *u = conf->compute.units.items;
+        size_t n = conf->compute.units.n;
+        const dcem_device_conf *d = dcem_config_devices(cfg);
+        size_t nd = dcem_config_ndevices(cfg);
+        if (n > DCEM_ACCT_MAX_UNITS) {
+                log_error("accounting: compute.units: at most %d", DCEM_ACCT_MAX_UNITS);
+                return -E2BIG;
+        }
+        for (size_t k = 0; k < n; k++) {
+                g->unit_names[k] = u[k].name;
+                double scale = u[k].scale / u[k].divisor;
+                if (u[k].devices.n == 0) {
+                        for (size_t i = 0; i < nd; i++)
+                                if (is_host_device(&d[i]) && unit_add(g, (unsigned)k, &d[i], u[k].point, scale) < 0)
+                                        return -EINVAL;
+                        continue;
+                }
+                for (size_t j = 0; j < u[k].devices.n; j++) {
+                        const dcem_device_conf *x = find_device(cfg, u[k].devices.items[j]);
+                        if (!x) {
+                                log_error("accounting: compute.units[%zu] (%s): no device named %s", k, u[k].name,
+                                          u[k].devices.items[j]);
+                                return -EINVAL;
+                        }
+                        if (unit_add(g, (unsigned)k, x, u[k].point, scale) < 0)
+                                return -EINVAL;
+                }
+        }
+        g->nunits = n;
+        if (n > 0)
+                return 0;
+        /* defaults */
+        size_t nhost = 0;
+        for (size_t i = 0; i < nd; i++)
+                nhost += is_host_device(&d[i]);
+        const dcem_device_conf *cpu_dev = NULL;
+        if (conf->compute.cpu_core_hours) {
+                cpu_dev = find_device(cfg, conf->compute.cpu_core_hours);
+                if (!cpu_dev) {
+                        log_error("accounting: compute.cpu_core_hours: no device named %s",
+                                  conf->compute.cpu_core_hours);
+                        return -EINVAL;
+                }
+        }
+        if (!cpu_dev && nhost == 0)
+                return 0;
+        g->unit_names[0] = "cpu_core_hour";
+        g->nunits = 1;
+        if (cpu_dev) {
+                if (unit_add(g, 0, cpu_dev, "cpu_core_seconds", 1.0 / 3600) < 0)
+                        return -EINVAL;
+        } else {
+                for (size_t i = 0; i < nd; i++)
+                        if (is_host_device(&d[i]) && unit_add(g, 0, &d[i], "cpu_core_seconds", 1.0 / 3600) < 0)
+                                return -EINVAL;
+        }
+        if (nhost > 0) {
+                g->unit_names[1] = "gpu_hour";
+                g->nunits = 2;
+                for (size_t i = 0; i < nd; i++)
+                        if (is_host_device(&d[i]) && unit_add(g, 1, &d[i], "gpu_busy_seconds", 1.0 / 3600) < 0)
+                                return -EINVAL;
+        }
+        return 0;
 }
 
 /* Build the engine for cfg (no state loaded). 0 or -errno (logged). */
@@ -310,20 +349,18 @@ static int gen_new(dcem_acct_rt *rt, const dcem_config *cfg, rt_gen **ret) {
                 g->devs[g->ndev++] = (dcem_rec_device){ .name = d[i].name, .role = (dcem_role)d[i].role,
                                                         .pue_category = spec.pue_category, .meter = &d[i].meter };
         }
-        g->first = calloc(g->ndev ? g->ndev : 1, sizeof(*g->first));
-        if (!g->first) {
+        r = units_setup(g, cfg, conf);
+        if (r < 0) {
                 gen_free(g);
-                return -ENOMEM;
+                return r;
         }
-        for (size_t i = 0; i < g->ndev; i++)
-                g->first[i] = (rt_first){ .name = g->devs[i].name, .dev = i, .first_ts = INT64_MIN };
-        qsort(g->first, g->ndev, sizeof(*g->first), cmp_first);
         const dcem_acct_conf *ec = dcem_acct_config(g->a);
         g->fig = (dcem_fig_params){ .completeness_threshold = ec->completeness_threshold, .carbon = &ec->carbon,
-                                    .compute = &ec->compute, .targets = &ec->targets };
+                                    .compute = &ec->compute, .targets = &ec->targets,
+                                    .unit_names = g->unit_names, .nunit_names = g->nunits };
         g->env = (dcem_rec_env){ .devices = g->devs, .ndev = g->ndev, .fig = &g->fig,
                                  .record_interval_ns = ec->record_interval_ns,
-                                 .realtime_window_ns = ec->realtime_window_ns };
+                                 .realtime_window_ns = ec->realtime_window_ns, .live = &rt->live };
         *ret = g;
         return 0;
 }
@@ -347,7 +384,6 @@ static int gen_load(dcem_acct_rt *rt, rt_gen *g, dcem_state_info *ret_info, bool
         int r = dcem_state_load(dir, g->a, dcem_clock_utc(rt->clock), &info, err, sizeof err);
         if (r == -ENOENT) {
                 log_info("accounting: no state in %s: first start, intervals begin with the first readings", dir);
-                g->fresh_devices = true;
                 return 0;
         }
         if (r < 0) {
@@ -364,7 +400,6 @@ static int gen_load(dcem_acct_rt *rt, rt_gen *g, dcem_state_info *ret_info, bool
                  dir, dcem_format_utc(info.saved_ns, ts), info.next_seq, info.devices_restored, info.devices_dropped,
                  info.devices_new, info.open_intervals, info.certificates);
         g->next_seq = info.next_seq;
-        g->fresh_devices = info.devices_new > 0;
         *ret_found = true;
         if (ret_info)
                 *ret_info = info;
@@ -528,14 +563,6 @@ int dcem_acct_rt_start(dcem_acct_rt *rt) {
 }
 
 void dcem_acct_rt_feed(dcem_acct_rt *rt, const dcem_batch *b) {
-        rt_first *f = first_find(rt->g, b->device);
-        for (size_t i = 0; f && f->first_ts == INT64_MIN && i < b->n; i++) {
-                const dcem_sample *s = &b->samples[i];
-                if ((s->quality == DCEM_Q_GOOD || s->quality == DCEM_Q_ESTIMATED) &&
-                    (!strcmp(s->point, "energy_kwh") || !strcmp(s->point, "energy_export_kwh") ||
-                     !strcmp(s->point, "power_kw")))
-                        f->first_ts = s->ts_ns;
-        }
         int r = dcem_acct_feed_batch(rt->g->a, b);
         if (r == 0 || r == -ENOENT)
                 return;
@@ -579,6 +606,7 @@ static void emit_metrics(dcem_acct_rt *rt, int64_t now) {
         bool h_month = dcem_acct_window(rt->g->a, DCEM_WIN_MONTH, now, &s_month) == 0;
         char *json = NULL;
         size_t len = 0;
+        rt->live.conf = &dcem_acct_config(rt->g->a)->live_intensity;
         if (dcem_rec_metrics(&rt->g->env, now, h_rt ? &s_rt : NULL, h_day ? &s_day : NULL, h_month ? &s_month : NULL,
                              &json, &len) < 0)
                 return;
@@ -684,6 +712,27 @@ int dcem_acct_rt_stop(dcem_acct_rt *rt) {
 void dcem_acct_rt_get_stats(const dcem_acct_rt *rt, dcem_acct_rt_stats *ret) {
         *ret = rt->st;
         ret->next_seq = rt->g->next_seq;
+}
+
+const char *dcem_acct_rt_live_topic(const dcem_acct_rt *rt) {
+        return dcem_acct_config(rt->g->a)->live_intensity.topic;
+}
+
+int dcem_acct_rt_live_intensity(dcem_acct_rt *rt, const char *payload, size_t len) {
+        const dcem_acct_live_conf *c = &dcem_acct_config(rt->g->a)->live_intensity;
+        if (!c->topic)
+                return -ENOENT;
+        double g;
+        if (dcem_live_intensity_parse(payload, len, (dcem_live_unit)c->unit, &g) < 0) {
+                dcem_log_limited(&rt->rl, dcem_clock_mono(rt->clock), LOG_WARNING,
+                                 "accounting: live intensity on %s: not a number in range (%.*s): ignored", c->topic,
+                                 (int)(len < 64 ? len : 64), payload);
+                return -EINVAL;
+        }
+        rt->live.have = true;
+        rt->live.g_per_kwh = g;
+        rt->live.received_ns = dcem_clock_utc(rt->clock);
+        return 0;
 }
 
 const dcem_acct *dcem_acct_rt_engine(const dcem_acct_rt *rt) {

@@ -75,6 +75,13 @@ int dcem_acct_rt_reload(dcem_acct_rt *rt, const dcem_config *cfg);
  * and handed over) and save the state. 0 or -errno. */
 int dcem_acct_rt_stop(dcem_acct_rt *rt);
 void dcem_acct_rt_get_stats(const dcem_acct_rt *rt, dcem_acct_rt_stats *ret);
+/* The MQTT topic of accounting.live_intensity (to subscribe to), or NULL. */
+const char *dcem_acct_rt_live_topic(const dcem_acct_rt *rt);
+/* A message from that topic: the live carbon intensity used by the metrics
+ * record's carbon_rate_live (real-time view only, never accounting). 0,
+ * -ENOENT (none configured), -EINVAL (not a number in range: logged,
+ * rate-limited; the last good value stays). */
+int dcem_acct_rt_live_intensity(dcem_acct_rt *rt, const char *payload, size_t len);
 const dcem_acct *dcem_acct_rt_engine(const dcem_acct_rt *rt);
 void dcem_acct_rt_free(dcem_acct_rt *rt); /* accepts NULL; does not save (kill -9 semantics) */
 

@@ -149,6 +149,11 @@ static json_t *figure_json(jb *b, const dcem_figure *f) {
                 put(b, o, "factor", jnum(f->factor));
                 put(b, o, "factor_unit", json_string(strstr(f->unit ? f->unit : "", "CO2e") ? "kgCO2e/kWh" : "kgCO2/kWh"));
                 put(b, o, "factor_source", dcem_json_string(f->factor_source));
+                put(b, o, "factor_table", f->factor_table ? dcem_json_string(f->factor_table) : json_null());
+                if (f->factor_region)
+                        put(b, o, "factor_region", dcem_json_string(f->factor_region));
+                if (f->factor_year)
+                        put(b, o, "factor_year", json_integer((json_int_t)f->factor_year));
         }
         if (f->functional_unit)
                 put(b, o, "embodied_included", json_boolean(f->embodied));
@@ -177,24 +182,40 @@ static json_t *figures_json(jb *b, const dcem_rec_env *env, const dcem_acct_sums
 
 static double sum_of(const double *v) {
         double t = 0;
-        for (int i = 0; i < _DCEM_ACC_MAX; i++)
+        for (int i = 0; i < DCEM_ACC_ENERGY_MAX; i++)
                 t += fabs(v[i]);
         return t;
 }
 
+/* {"cpu_core_hour": {"v": 12.5, "u": "cpu_core_hour"}, ...}: the declared functional units' amounts. */
+static json_t *compute_json(jb *b, const dcem_rec_env *env, const dcem_acct_sums *s) {
+        json_t *o = json_object();
+        const dcem_fig_params *p = env->fig;
+        for (size_t k = 0; p && k < p->nunit_names && k < DCEM_ACCT_MAX_UNITS; k++) {
+                if (!p->unit_names[k])
+                        continue;
+                json_t *x = json_object();
+                put(b, x, "v", jnum(s->kwh[DCEM_ACC_UNIT0 + k]));
+                put(b, x, "u", dcem_json_string(p->unit_names[k]));
+                put(b, o, p->unit_names[k], x);
+        }
+        return o;
+}
+
 /* The members every window record shares: energies, completeness, quality, claims. */
-static void sums_members(jb *b, json_t *o, const dcem_acct_sums *s) {
+static void sums_members(jb *b, json_t *o, const dcem_rec_env *env, const dcem_acct_sums *s) {
         put(b, o, "duration_s", jnum((double)(s->end_ns - s->start_ns) / (double)DCEM_NS_PER_S));
         put(b, o, "intervals", json_integer((json_int_t)s->n_intervals));
         put(b, o, "covered_s", jnum((double)s->covered_ns / (double)DCEM_NS_PER_S));
         json_t *e = json_object();
-        for (int acc = 0; acc < _DCEM_ACC_MAX; acc++) {
+        for (int acc = 0; acc < DCEM_ACC_ENERGY_MAX; acc++) {
                 if (acc >= DCEM_ACC_IT1 && acc <= DCEM_ACC_IT3 && !(s->it_categories & (1u << (acc - DCEM_ACC_IT1 + 1))))
                         continue;
                 put(b, e, dcem_acct_account_name((dcem_acct_account)acc), jkwh(b, s->kwh[acc], s->est_kwh[acc]));
         }
         put(b, e, "dc", jkwh(b, dcem_acct_sums_edc(s), dcem_acct_sums_edc_est(s)));
         put(b, o, "energy", e);
+        put(b, o, "compute", compute_json(b, env, s));
         put(b, o, "completeness", jnum(dcem_acct_sums_completeness(s)));
         put(b, o, "readings_taken", jnum(s->readings_taken));
         put(b, o, "readings_expected", jnum(s->readings_expected));
@@ -249,7 +270,7 @@ int dcem_rec_interval(const dcem_rec_env *env, const dcem_acct_interval *iv, con
         put(&b, o, "record_seq", json_integer((json_int_t)iv->seq));
         put(&b, o, "start", jts(s->start_ns));
         put(&b, o, "end", jts(s->end_ns));
-        sums_members(&b, o, s);
+        sums_members(&b, o, env, s);
         json_t *devs = json_array();
         for (size_t i = 0; i < iv->ndev; i++) {
                 const dcem_acct_dev_stat *d = &iv->dev[i];
@@ -303,12 +324,72 @@ int dcem_rec_window(const dcem_rec_env *env, dcem_window_kind kind, const dcem_a
         put(&b, o, "last_record_seq", json_integer((json_int_t)last_seq));
         put(&b, o, "start", jts(s->start_ns));
         put(&b, o, "end", jts(s->end_ns));
-        sums_members(&b, o, s);
+        sums_members(&b, o, env, s);
         if (kind == DCEM_WIN_ROLLING12 || kind == DCEM_WIN_YEAR)
                 put(&b, o, "months_with_data", json_integer((json_int_t)s->months_with_data));
         put(&b, o, "source_devices", source_devices(&b, env));
         put(&b, o, "figures", figures_json(&b, env, s, kind));
         return finish(&b, o, ret_json, ret_len);
+}
+
+int dcem_live_intensity_parse(const char *payload, size_t len, dcem_live_unit unit, double *ret) {
+        json_error_t je;
+        json_t *o = json_loadb(payload, len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &je);
+        if (!o)
+                return -EINVAL;
+        json_t *v = o;
+        if (json_is_object(o)) {
+                v = json_object_get(o, "value");
+                if (!v)
+                        v = json_object_get(o, "moer");
+        }
+        double x = v && json_is_number(v) ? json_number_value(v) : NAN;
+        json_decref(o);
+        static const double k[] = { [DCEM_LIVE_G_PER_KWH] = 1, [DCEM_LIVE_LBS_PER_MWH] = 0.4536,
+                                    [DCEM_LIVE_KG_PER_KWH] = 1000 };
+        if ((unsigned)unit > DCEM_LIVE_KG_PER_KWH)
+                return -EINVAL;
+        x *= k[unit];
+        if (!isfinite(x) || x < 0 || x > 5000)
+                return -EINVAL;
+        *ret = x;
+        return 0;
+}
+
+/* The live intensity member of the metrics record: the facility's real-time
+ * load x the live intensity, labelled realtime and not for accounting. */
+static json_t *live_json(jb *b, const dcem_rec_env *env, int64_t now, const dcem_acct_sums *rt) {
+        const dcem_rec_live *l = env->live;
+        const dcem_acct_live_conf *c = l->conf;
+        bool co2e = c->gas == 1;
+        json_t *o = json_object();
+        put(b, o, "metric", json_string("carbon_rate_live"));
+        put(b, o, "kind", json_string(c->kind == 1 ? "average" : "marginal"));
+        put(b, o, "label", json_string("realtime"));
+        put(b, o, "for_accounting", json_false());
+        put(b, o, "source", c->source ? dcem_json_string(c->source) : json_null());
+        put(b, o, "topic", dcem_json_string(c->topic));
+        put(b, o, "intensity", l->have ? jnum(l->g_per_kwh) : json_null());
+        put(b, o, "intensity_unit", json_string(co2e ? "gCO2e/kWh" : "gCO2/kWh"));
+        put(b, o, "received", l->have ? jts(l->received_ns) : json_null());
+        double age = l->have ? (double)(now - l->received_ns) / (double)DCEM_NS_PER_S : NAN;
+        put(b, o, "age_s", jnum(age));
+        const char *status = "ok";
+        double kg_h = NAN;
+        if (!l->have)
+                status = "no_data";
+        else if (now - l->received_ns > c->max_age_ns)
+                status = "stale";
+        else if (!rt || rt->end_ns <= rt->start_ns)
+                status = "no_data";
+        else {
+                double h = (double)(rt->end_ns - rt->start_ns) / (double)(3600 * DCEM_NS_PER_S);
+                kg_h = dcem_acct_sums_edc(rt) / h * l->g_per_kwh / 1000.0;
+        }
+        put(b, o, "status", json_string(status));
+        put(b, o, "value", jnum(kg_h));
+        put(b, o, "unit", json_string(co2e ? "kgCO2e/h" : "kgCO2/h"));
+        return o;
 }
 
 /* Mean power of an account over a window, kW: {"v":..,"u":"kW"}. */
@@ -368,6 +449,8 @@ int dcem_rec_metrics(const dcem_rec_env *env, int64_t now, const dcem_acct_sums 
                 put(&b, o, "load", json_null());
                 put(&b, o, "figures", json_array());
         }
+        if (env->live && env->live->conf && env->live->conf->topic)
+                put(&b, o, "carbon_rate_live", live_json(&b, env, now, rt));
         json_t *in = json_object();
         if (day)
                 put(&b, in, "day", figures_json(&b, env, day, DCEM_WIN_DAY));

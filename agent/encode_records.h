@@ -44,13 +44,27 @@ typedef struct dcem_rec_event {
         double kwh;                  /* energy counted from the delta */
 } dcem_rec_event;
 
+/* The live carbon intensity for the metrics record (real-time view only). */
+typedef struct dcem_rec_live {
+        const dcem_acct_live_conf *conf; /* NULL or no topic: no live member */
+        bool have;                       /* a value was received */
+        double g_per_kwh;
+        int64_t received_ns;
+} dcem_rec_live;
+
 typedef struct dcem_rec_env {
         const dcem_rec_device *devices;
         size_t ndev;
         const dcem_fig_params *fig;  /* completeness threshold, carbon factors, targets */
         int64_t record_interval_ns;
         int64_t realtime_window_ns;
+        const dcem_rec_live *live;   /* may be NULL */
 } dcem_rec_env;
+
+/* A live intensity message: a JSON number, or an object with a number
+ * member "value" (or "moer"), in the configured unit. *ret_g_per_kwh in
+ * g per kWh. 0 or -EINVAL (not a finite number in 0..5000 g/kWh). Pure. */
+int dcem_live_intensity_parse(const char *payload, size_t len, dcem_live_unit unit, double *ret_g_per_kwh);
 
 /* Upper bound on figures of one window (3 categories x 8 + 4 + SCI units). */
 #define DCEM_REC_MAX_FIGURES 64

@@ -320,6 +320,16 @@ static const char *kg_unit(const dcem_fig_params *p) {
         return p && p->carbon && p->carbon->gas && strcmp(p->carbon->gas, "CO2e") == 0 ? "kgCO2e" : "kgCO2";
 }
 
+/* The factor's provenance on a carbon figure: table, region, data year. */
+static void fig_provenance(dcem_figure *f, const dcem_fig_params *p) {
+        const dcem_acct_carbon_conf *c = p ? p->carbon : NULL;
+        if (!c)
+                return;
+        f->factor_table = c->table;
+        f->factor_region = c->region;
+        f->factor_year = c->grid_factor_year;
+}
+
 /* Location-based and market-based kg; *ret_factor, *ret_source. */
 static double carbon_kg(const dcem_acct_sums *s, bool market, const dcem_fig_params *p, double *ret_factor,
                         const char **ret_source) {
@@ -340,6 +350,7 @@ void dcem_fig_carbon(const dcem_acct_sums *s, dcem_window_kind k, bool market, c
         fig_init(f, s, k, p, market ? "carbon_market" : "carbon_location", kg_unit(p), 0);
         f->basis = market ? "market" : "location";
         double kg = carbon_kg(s, market, p, &f->factor, &f->factor_source);
+        fig_provenance(f, p);
         fig_quality(f, s->est_kwh[DCEM_ACC_GRID_IMPORT], s->kwh[DCEM_ACC_GRID_IMPORT]);
         f->numerator = kg;
         f->denominator = 1;
@@ -355,6 +366,7 @@ void dcem_fig_cue(const dcem_acct_sums *s, dcem_window_kind k, int c, bool marke
         f->unit = strcmp(kg_unit(p), "kgCO2e") == 0 ? "kgCO2e/kWh_it" : "kgCO2/kWh_it";
         f->basis = market ? "market" : "location";
         double kg = carbon_kg(s, market, p, &f->factor, &f->factor_source);
+        fig_provenance(f, p);
         double eit = dcem_acct_sums_it(s, c);
         fig_quality(f, s->est_kwh[DCEM_ACC_GRID_IMPORT] + it_est(s, c), s->kwh[DCEM_ACC_GRID_IMPORT] + eit);
         fig_value(f, kg, eit);
@@ -369,6 +381,7 @@ void dcem_fig_sci(const dcem_acct_sums *s, dcem_window_kind k, int c, bool x_pue
         const dcem_acct_carbon_conf *cc = p ? p->carbon : NULL;
         f->factor = cc ? cc->grid_factor : NAN; /* SCI: location-based intensity only */
         f->factor_source = cc ? cc->source : NULL;
+        fig_provenance(f, p);
         double eit = dcem_acct_sums_it(s, c), edc = dcem_acct_sums_edc(s);
         double e = eit;
         fig_quality(f, it_est(s, c) + (x_pue ? dcem_acct_sums_edc_est(s) : 0), eit + (x_pue ? fabs(edc) : 0));
@@ -462,6 +475,15 @@ int dcem_figures_all(const dcem_acct_sums *s, dcem_window_kind k, const dcem_fig
                 PUT(dcem_fig_sci(s, k, sc, false, NULL, 0, p, f));
                 for (size_t i = 0; p && i < p->nunits; i++)
                         PUT(dcem_fig_sci(s, k, sc, true, p->units[i].name, p->units[i].amount, p, f));
+                /* declared functional units: R is the window's amount of the unit's account; both
+                 * boundaries, labelled (SCI proper is x_pue) */
+                for (size_t i = 0; p && i < p->nunit_names && i < DCEM_ACCT_MAX_UNITS; i++) {
+                        if (!p->unit_names[i])
+                                continue;
+                        double amount = s->kwh[DCEM_ACC_UNIT0 + i];
+                        PUT(dcem_fig_sci(s, k, sc, true, p->unit_names[i], amount, p, f));
+                        PUT(dcem_fig_sci(s, k, sc, false, p->unit_names[i], amount, p, f));
+                }
         }
 #undef PUT
         *ret_n = n;

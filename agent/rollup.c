@@ -100,7 +100,9 @@ const char *dcem_acct_account_name(dcem_acct_account a) {
         static const char *const n[_DCEM_ACC_MAX] = {
                 "grid_import", "export", "onsite_renewable", "green_supply",
                 "it_cat1", "it_cat2", "it_cat3", "cooling", "other",
+                "unit0", "unit1", "unit2", "unit3", "unit4", "unit5", "unit6", "unit7",
         };
+        _Static_assert(DCEM_ACCT_MAX_UNITS == 8, "unit account names");
         return (unsigned)a < _DCEM_ACC_MAX ? n[a] : "?";
 }
 

@@ -1,7 +1,7 @@
 /* state.c - crash-safe persistence of the accounting engine's state.
  *
  * The only accounting file that does I/O. The document is
- *   {"format": "dcem-accounting-state", "version": 1, "body": {...}, "sha256": "<hex>"}
+ *   {"format": "dcem-accounting-state", "version": 2, "body": {...}, "sha256": "<hex>"}
  * with the SHA-256 over the body dumped compact with sorted keys, so a file
  * that parses but was altered or half-written is still refused. Writes go to
  * accounting.json.tmp, fsync, rename, fsync of the directory. Loading parses
@@ -482,7 +482,8 @@ int dcem_state_load(const char *dir, dcem_acct *a, int64_t now, dcem_state_info 
                 bad(&L, "out of memory");
                 goto out;
         }
-        memcpy(devs, a->devs, a->ndev * sizeof(*devs));
+        if (a->ndev)
+                memcpy(devs, a->devs, a->ndev * sizeof(*devs));
         for (size_t i = 0; i < nsd; i++) {
                 json_t *o = json_array_get(jd, i), *jn = json_object_get(o, "name");
                 if (!json_is_string(jn)) {
@@ -667,7 +668,8 @@ int dcem_state_load(const char *dir, dcem_acct *a, int64_t now, dcem_state_info 
         a->slots = slots;
         a->nslots = a->capslots = nslots;
         slots = NULL;
-        memcpy(a->devs, devs, a->ndev * sizeof(*devs));
+        if (a->ndev)
+                memcpy(a->devs, devs, a->ndev * sizeof(*devs));
         dcem_cert_ledger_free(&a->ledger);
         a->ledger = ledger;
         ledger = (dcem_cert_ledger){ 0 };

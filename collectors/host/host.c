@@ -1,6 +1,8 @@
 /* host.c - the host collector (see host.h). Synchronous: reading /proc and
- * sysfs is a few microseconds, so poll() finishes the poll before returning. */
+ * sysfs is a few microseconds, so poll() finishes the poll before returning.
+ * NVML calls are synchronous too (a few tens of microseconds per GPU). */
 #include <dirent.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -29,6 +31,11 @@ typedef struct host_state {
         uint64_t prev_uj;
         int64_t prev_uj_mono;
         bool have_prev_uj;
+        dcem_host_nvml *nvml;        /* NULL: no NVML (or gpu: false) */
+        bool gpu_reported;           /* the absence was published once (gpu_count 0) */
+        double gpu_busy_s;           /* accumulated since start */
+        int64_t gpu_prev_mono;
+        bool have_gpu_prev;
 } host_state;
 
 static const dcem_schema_key host_keys[] = {
@@ -40,6 +47,12 @@ static const dcem_schema_key host_keys[] = {
           .doc = "Publish cpu_core_seconds, cpu_cores, cpu_utilization and load1." },
         { .name = "rapl", .type = DCEM_T_BOOL, .def = "true", .offset = offsetof(dcem_host_conf, rapl),
           .doc = "Publish energy_kwh and power_kw from the RAPL package counters, where the kernel exposes them." },
+        { .name = "gpu", .type = DCEM_T_BOOL, .def = "true", .offset = offsetof(dcem_host_conf, gpu),
+          .doc = "Publish gpu_count, gpu_energy_kwh, gpu_utilization and gpu_busy_seconds from NVIDIA's NVML, "
+                 "loaded at run time when present (gpu_count 0 once when it is not)." },
+        { .name = "nvml_library", .type = DCEM_T_STR, .def = "libnvidia-ml.so.1",
+          .offset = offsetof(dcem_host_conf, nvml_library),
+          .doc = "The NVML library to dlopen (a soname or a path)." },
         { 0 }
 };
 
@@ -120,6 +133,116 @@ uint64_t dcem_host_rapl_unwrap(uint64_t raw, uint64_t range, uint64_t *prev_raw,
         return *offset + raw;
 }
 
+/* ---- NVML, loaded at run time ----
+ * The few entry points of NVML's public C API (nvml.h) that we use, declared
+ * here so that no NVIDIA header or library is needed to build. */
+
+typedef int nvml_ret;                    /* nvmlReturn_t: 0 = NVML_SUCCESS */
+typedef struct nvml_dev_st *nvml_dev;    /* nvmlDevice_t */
+typedef struct nvml_util {
+        unsigned int gpu, memory;        /* nvmlUtilization_t: percent */
+} nvml_util;
+
+struct dcem_host_nvml {
+        void *lib;
+        nvml_ret (*init)(void);
+        nvml_ret (*shutdown)(void);
+        nvml_ret (*count)(unsigned int *);
+        nvml_ret (*handle)(unsigned int, nvml_dev *);
+        nvml_ret (*energy)(nvml_dev, unsigned long long *);
+        nvml_ret (*util)(nvml_dev, nvml_util *);
+        const char *(*errstr)(nvml_ret);
+};
+
+static const char *nvml_err(const dcem_host_nvml *n, nvml_ret r) {
+        const char *s = n->errstr ? n->errstr(r) : NULL;
+        return s ? s : "NVML error";
+}
+
+int dcem_host_nvml_open(const char *library, dcem_host_nvml **ret, char *err, size_t errlen) {
+        void *lib = dlopen(library, RTLD_NOW | RTLD_LOCAL);
+        if (!lib) {
+                const char *e = dlerror();
+                snprintf(err, errlen, "NVML not available (%s): GPUs skipped", e ? e : library);
+                return -ENOENT;
+        }
+        dcem_host_nvml *n = calloc(1, sizeof(*n));
+        if (!n) {
+                dlclose(lib);
+                snprintf(err, errlen, "out of memory");
+                return -ENOMEM;
+        }
+        n->lib = lib;
+        /* POSIX: a function pointer from dlsym goes through a data pointer */
+#define SYM(field, name)                                                                           \
+        do {                                                                                       \
+                void *p_ = dlsym(lib, name);                                                       \
+                if (!p_) {                                                                         \
+                        snprintf(err, errlen, "NVML library %s has no %s: GPUs skipped", library, name); \
+                        dlclose(lib);                                                              \
+                        free(n);                                                                   \
+                        return -ENOSYS;                                                            \
+                }                                                                                  \
+                memcpy(&n->field, &p_, sizeof(p_));                                                \
+        } while (0)
+        SYM(init, "nvmlInit_v2");
+        SYM(shutdown, "nvmlShutdown");
+        SYM(count, "nvmlDeviceGetCount_v2");
+        SYM(handle, "nvmlDeviceGetHandleByIndex_v2");
+        SYM(energy, "nvmlDeviceGetTotalEnergyConsumption");
+        SYM(util, "nvmlDeviceGetUtilizationRates");
+        SYM(errstr, "nvmlErrorString");
+#undef SYM
+        nvml_ret r = n->init();
+        if (r != 0) {
+                snprintf(err, errlen, "nvmlInit failed: %s: GPUs skipped", nvml_err(n, r));
+                dlclose(lib);
+                free(n);
+                return -EIO;
+        }
+        *ret = n;
+        return 0;
+}
+
+int dcem_host_nvml_read(dcem_host_nvml *n, dcem_gpu_reading *ret, char *err, size_t errlen) {
+        unsigned int count = 0;
+        nvml_ret r = n->count(&count);
+        if (r != 0) {
+                snprintf(err, errlen, "nvmlDeviceGetCount: %s", nvml_err(n, r));
+                return -EIO;
+        }
+        dcem_gpu_reading g = { .count = count < DCEM_HOST_MAX_GPUS ? count : DCEM_HOST_MAX_GPUS };
+        for (unsigned i = 0; i < g.count; i++) {
+                nvml_dev d;
+                if (n->handle(i, &d) != 0)
+                        continue;
+                unsigned long long mj;
+                if (n->energy(d, &mj) == 0) { /* Volta and newer; NOT_SUPPORTED elsewhere */
+                        g.energy_gpus++;
+                        g.energy_mj += (double)mj;
+                }
+                nvml_util u;
+                if (n->util(d, &u) == 0 && u.gpu <= 100) {
+                        g.util_gpus++;
+                        g.util_sum += u.gpu / 100.0;
+                }
+        }
+        *ret = g;
+        return 0;
+}
+
+void dcem_host_nvml_close(dcem_host_nvml *n) {
+        if (!n)
+                return;
+        n->shutdown();
+        dlclose(n->lib);
+        free(n);
+}
+
+double dcem_host_gpu_busy_s(const dcem_gpu_reading *r, double dt_s) {
+        return dt_s > 0 ? r->util_sum * dt_s : 0;
+}
+
 /* Read a small file into buf (NUL-terminated). 0 or -errno. */
 static int read_small(const char *path, char *buf, size_t size) {
         int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -188,7 +311,41 @@ static int host_init(const dcem_collector_env *env, const struct dcem_device_con
         h->clock = env->clock;
         if (h->conf->rapl)
                 find_rapl(h);
+        if (h->conf->gpu) {
+                char why[DCEM_ERR_MAX];
+                if (dcem_host_nvml_open(h->conf->nvml_library, &h->nvml, why, sizeof why) < 0)
+                        h->nvml = NULL; /* absent: reported once by the first poll (gpu_count 0), skipped after */
+        }
         *ret_state = h;
+        return 0;
+}
+
+/* GPU points (see host.h). Returns 0 or -EIO with a reason in err. */
+static int poll_gpu(host_state *h, dcem_poll *p, char *err, size_t errlen) {
+        if (!h->nvml) {
+                if (h->conf->gpu && !h->gpu_reported) {
+                        dcem_poll_add(p, "gpu_count", 0, "", DCEM_Q_GOOD, DCEM_KIND_GAUGE);
+                        h->gpu_reported = true;
+                }
+                return 0;
+        }
+        dcem_gpu_reading g;
+        int r = dcem_host_nvml_read(h->nvml, &g, err, errlen);
+        if (r < 0)
+                return r;
+        int64_t now = dcem_clock_mono(h->clock);
+        dcem_poll_add(p, "gpu_count", g.count, "", DCEM_Q_GOOD, DCEM_KIND_GAUGE);
+        if (g.count > 0 && g.energy_gpus == g.count)
+                dcem_poll_add(p, "gpu_energy_kwh", g.energy_mj / 3.6e9, "kWh", DCEM_Q_GOOD, DCEM_KIND_COUNTER);
+        if (g.util_gpus > 0) {
+                dcem_poll_add(p, "gpu_utilization", g.util_sum / g.util_gpus, "", DCEM_Q_GOOD, DCEM_KIND_GAUGE);
+                if (h->have_gpu_prev && now > h->gpu_prev_mono)
+                        h->gpu_busy_s += dcem_host_gpu_busy_s(&g, (double)(now - h->gpu_prev_mono) / 1e9);
+                /* sampled utilization x time: an estimate of busy time */
+                dcem_poll_add(p, "gpu_busy_seconds", h->gpu_busy_s, "s", DCEM_Q_ESTIMATED, DCEM_KIND_COUNTER);
+        }
+        h->gpu_prev_mono = now;
+        h->have_gpu_prev = true;
         return 0;
 }
 
@@ -262,6 +419,12 @@ static int host_poll(void *state, dcem_poll *p) {
                         h->have_prev_uj = true;
                 }
         }
+        char gerr[DCEM_ERR_MAX] = "";
+        int gr = poll_gpu(h, p, gerr, sizeof gerr);
+        if (gr < 0 && status == 0) {
+                status = gr;
+                snprintf(err, sizeof err, "%s", gerr);
+        }
         dcem_poll_done(p, status, err[0] ? err : NULL);
         return 0;
 }
@@ -271,7 +434,12 @@ static void host_cancel(void *state, dcem_poll *p) {
         (void)p; /* never in flight: host polls finish synchronously */
 }
 
-static void host_close(void *state) { free(state); }
+static void host_close(void *state) {
+        host_state *h = state;
+        if (h)
+                dcem_host_nvml_close(h->nvml);
+        free(h);
+}
 
 const dcem_collector_ops dcem_host_collector = {
         .name = "host",

@@ -38,7 +38,32 @@ typedef struct dcem_acct_carbon_conf {
         double residual_factor;    /* kg per kWh, market-based residual */
         char *residual_source;
         char *gas;                 /* "CO2" or "CO2e": the unit label is kg<gas> */
+        char *table;               /* a factor table (conf/factors/NAME.yaml or a path) the values
+                                      above came from, as its id; NULL = the inline keys only */
+        char *factors_dir;         /* where table names are looked up (NULL = the defaults) */
 } dcem_acct_carbon_conf;
+
+/* Factor tables (agent/accounting_schema.c): YAML files, one per table, with
+ * their id, source, data year, gas (CO2 or CO2e), unit kg/kWh, a factor per
+ * region and a market-based residual factor. `accounting.carbon.table: NAME`
+ * reads FACTORS_DIR/NAME.yaml, where FACTORS_DIR is carbon.factors_dir, or
+ * else the config file's directory + "/factors", then DCEM_FACTORS_DIR; a
+ * value with a '/' is a path (relative to the config file). The default table
+ * cn-mee-2023 is also built in. Values of the table fill the carbon block;
+ * keys given explicitly in the block (grid_factor, residual_factor, sources,
+ * year, gas) override it. */
+#define DCEM_FACTOR_TABLE_DEFAULT "cn-mee-2023"
+/* The YAML text of a built-in table, or NULL. */
+const char *dcem_factor_table_builtin(const char *id);
+/* Load a table (a file path, or "builtin:ID") and fill *c with its values for
+ * region (NULL = the table's default region): grid_factor, grid_factor_year,
+ * region, source, residual_factor, residual_source, gas, table (strings
+ * malloc'd, replacing (and freeing) what c held; c untouched on failure).
+ * Errors go to diag as FILE:LINE:COL (an unknown region at region_at, the
+ * configuration's node, when given). 0, -ENOENT (no such file, nothing added
+ * to diag), -ESRCH (no such region), -EINVAL (not a valid table), -ENOMEM. */
+int dcem_factor_table_apply(const char *path, const char *region, const dcem_node *region_at,
+                            dcem_acct_carbon_conf *c, dcem_diag *diag);
 
 typedef struct dcem_acct_contract_conf {
         char *name;
@@ -55,11 +80,44 @@ typedef struct dcem_acct_cert_conf {
         double kwh_each;           /* default 1000 (one Chinese GEC) */
 } dcem_acct_cert_conf;
 
+/* A functional unit R of carbon per unit of compute (SCI): a cumulative
+ * counter point published by devices, turned into units by x scale / divisor
+ * (cpu_core_seconds / 3600 = CPU core-hours). */
+typedef struct dcem_acct_unit_conf {
+        char *name;                /* "cpu_core_hour", "gpu_hour", "job", ... */
+        char *point;               /* the counter, e.g. "cpu_core_seconds", "jobs_done" */
+        dcem_strlist devices;      /* devices publishing it; empty = every device with a host block */
+        double scale;              /* default 1 */
+        double divisor;            /* default 1 */
+} dcem_acct_unit_conf;
+
+#define DCEM_ACCT_MAX_UNITS 8      /* functional units declared, at most */
+
 typedef struct dcem_acct_compute_conf {
         char *cpu_core_hours;      /* source of the core-hour counter ("host" device, ...), or NULL */
         double embodied_kgco2;     /* total embodied emissions M of the hardware, 0 = not included */
         int64_t lifetime_ns;       /* lifetime over which M is spread */
+        dcem_list units;           /* of dcem_acct_unit_conf; empty = the defaults (cpu_core_hour, gpu_hour
+                                      from the host devices) */
 } dcem_acct_compute_conf;
+
+/* Live carbon intensity (e.g. WattTime's marginal MOER) arriving as
+ * messages on an MQTT topic: for the real-time view only, never for
+ * accounting (METRICS.md: official average factors for accounting). */
+typedef enum dcem_live_unit {
+        DCEM_LIVE_G_PER_KWH,       /* "g/kWh" (also kg/MWh) */
+        DCEM_LIVE_LBS_PER_MWH,     /* "lbs/MWh" (WattTime): x 0.4536 */
+        DCEM_LIVE_KG_PER_KWH,      /* "kg/kWh": x 1000 */
+} dcem_live_unit;
+
+typedef struct dcem_acct_live_conf {
+        char *topic;               /* NULL: no live intensity */
+        int unit;                  /* dcem_live_unit */
+        int kind;                  /* 0 marginal, 1 average */
+        int gas;                   /* 0 CO2, 1 CO2e */
+        char *source;              /* a label, e.g. "WattTime MOER CAISO_NORTH" */
+        int64_t max_age_ns;        /* older values are stale (default 15 min) */
+} dcem_acct_live_conf;
 
 typedef struct dcem_acct_targets_conf {
         double pue_max;            /* 0 = no target */
@@ -78,6 +136,7 @@ typedef struct dcem_acct_conf {
         dcem_list certificates;       /* of dcem_acct_cert_conf */
         dcem_acct_compute_conf compute;
         dcem_acct_targets_conf targets;
+        dcem_acct_live_conf live_intensity;
 } dcem_acct_conf;
 
 extern const dcem_schema dcem_accounting_schema;
@@ -98,10 +157,16 @@ typedef enum dcem_acct_account {
         DCEM_ACC_IT3,              /* category 3 (IT equipment input) */
         DCEM_ACC_COOLING,
         DCEM_ACC_OTHER,
+        /* Not energy: the amounts of the functional units of compute (R of
+         * SCI), unit k in DCEM_ACC_UNIT0 + k, summed like energy. */
+        DCEM_ACC_UNIT0,
+        DCEM_ACC_UNIT_LAST = DCEM_ACC_UNIT0 + DCEM_ACCT_MAX_UNITS - 1,
         _DCEM_ACC_MAX
 } dcem_acct_account;
 
-const char *dcem_acct_account_name(dcem_acct_account a); /* "grid_import", ..., "it_cat1", ... */
+#define DCEM_ACC_ENERGY_MAX DCEM_ACC_UNIT0 /* accounts below this are kWh */
+
+const char *dcem_acct_account_name(dcem_acct_account a); /* "grid_import", ..., "it_cat1", ..., "unit0" */
 
 /* Energy sums over one window: one interval, or a roll-up of intervals. */
 typedef struct dcem_acct_sums {
@@ -205,6 +270,9 @@ typedef struct dcem_acct_device {
         double counter_scale_kwh;  /* kWh per count (wrap modulus, resolution); 0 = 1 kWh per count */
         double jump_factor;        /* delta > rated_kw x hours x factor + resolution is a jump; 0 = 1.5 */
         dcem_acct_source source;
+        /* Set by dcem_acct_add_unit only (0 in a device spec): */
+        unsigned unit;             /* 1 + unit index: a compute counter, not a device */
+        double unit_scale;         /* units per count */
 } dcem_acct_device;
 
 typedef enum dcem_acct_event_kind {
@@ -273,6 +341,16 @@ void dcem_acct_free(dcem_acct *a); /* accepts NULL */
 /* Register a device (before the first feed/advance/state load). 0, -EINVAL
  * (bad spec), -EEXIST, -EBUSY (already started), -E2BIG, -ENOMEM. */
 int dcem_acct_add_device(dcem_acct *a, const dcem_acct_device *dev);
+
+/* Count a compute counter into functional unit k (0..DCEM_ACCT_MAX_UNITS-1):
+ * the cumulative `point` of `device` (which need not be an accounted device),
+ * times scale, into account DCEM_ACC_UNIT0 + k of every interval, split in
+ * proportion to time like energy (a drop is a reset, not counted; a gap
+ * beyond max_bridge is not counted; events as for energy, named
+ * "DEVICE#POINT"). Before the first feed. 0, -EINVAL, -EEXIST (that device
+ * and point already counted), -EBUSY, -E2BIG, -ENOMEM. */
+int dcem_acct_add_unit(dcem_acct *a, unsigned k, const char *device, const char *point, double scale,
+                       int64_t poll_interval_ns);
 
 /* Feed one reading. point: "energy_kwh", "energy_export_kwh" (counters,
  * unit kWh/Wh/MWh) or "power_kw" (gauge, kW/W/MW); other points are ignored
@@ -378,6 +456,9 @@ typedef struct dcem_figure {
         double numerator, denominator; /* kWh or kg, for the audit trail */
         double factor;            /* carbon: kg per kWh used, else 0 */
         const char *factor_source;/* carbon: the factor's source, else NULL */
+        const char *factor_table; /* carbon: the factor table's id, or NULL (inline factors) */
+        const char *factor_region;/* carbon: the grid region of the factor */
+        int64_t factor_year;      /* carbon: the data year of the factor */
         const char *basis;        /* carbon: "location" or "market"; sci: boundary "it_only"/"x_pue" */
         const char *functional_unit; /* sci: "kWh_it", "cpu_core_hour", ...; else NULL */
         bool embodied;            /* sci: embodied emissions M included */
@@ -395,8 +476,10 @@ typedef struct dcem_fig_params {
         const dcem_acct_carbon_conf *carbon;
         const dcem_acct_compute_conf *compute;  /* may be NULL */
         const dcem_acct_targets_conf *targets;  /* may be NULL */
-        const dcem_fig_unit *units;             /* extra functional units for SCI */
+        const dcem_fig_unit *units;             /* extra functional units for SCI, amounts given */
         size_t nunits;
+        const char *const *unit_names;          /* unit k's name: amount = sums kwh[DCEM_ACC_UNIT0 + k] */
+        size_t nunit_names;                     /* <= DCEM_ACCT_MAX_UNITS */
         int sci_category;                       /* IT category for SCI; 0 = highest present */
 } dcem_fig_params;
 

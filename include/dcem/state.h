@@ -18,7 +18,10 @@
 #include "dcem/accounting.h"
 
 #define DCEM_STATE_FILE "accounting.json"
-#define DCEM_STATE_VERSION 1
+/* 2: per-account arrays carry the compute units (17 entries, was 9). A
+ * version-1 file is refused with "unsupported state version": no released
+ * agent wrote one, so there is no migration. */
+#define DCEM_STATE_VERSION 2
 #define DCEM_STATE_MAX_BYTES (64u << 20)
 
 typedef struct dcem_state_info {

@@ -133,6 +133,14 @@ class InstallTest(unittest.TestCase):
             with self.subTest(profile=rel):
                 self.assert_installed(os.path.join(self.prefix, "share", "dcem", "profiles", rel))
 
+    def test_factor_tables(self):
+        src = os.path.join(SRC, "conf", "factors")
+        tables = files_under(src) if os.path.isdir(src) else []
+        self.assertTrue(tables, "conf/factors/ holds the default grid factor table")
+        for rel in tables:
+            with self.subTest(table=rel):
+                self.assert_installed(os.path.join(self.prefix, "share", "dcem", "factors", rel))
+
     def test_docs(self):
         docs = [f for f in files_under(os.path.join(SRC, "docs")) if f.endswith(".md")] \
             if os.path.isdir(os.path.join(SRC, "docs")) else []

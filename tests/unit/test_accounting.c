@@ -148,8 +148,12 @@ static void test_split_three_intervals(void **st) {
         assert_true(r->iv[0].sums.kwh[DCEM_ACC_GRID_IMPORT] == 3.0);
         assert_true(r->iv[1].sums.kwh[DCEM_ACC_GRID_IMPORT] == 6.0);
         assert_true(r->iv[2].sums.kwh[DCEM_ACC_GRID_IMPORT] == 3.0);
-        /* readings: one in interval 0, none in 1, one in 2 */
-        assert_int_equal(r->iv[0].dev[0].taken, 1);
+        /* readings: the baseline at 30 s in interval 0 closes no span (the
+         * interval's energy before it is unknown): not taken; none in 1; the
+         * reading at 150 s in 2 */
+        assert_int_equal(r->iv[0].dev[0].taken, 0);
+        near(dcem_acct_sums_completeness(&r->iv[0].sums), 0, 0);
+        assert_int_equal(r->iv[2].dev[0].taken, 1);
         assert_int_equal(r->iv[1].dev[0].taken, 0);
         near(r->iv[1].sums.readings_taken, 0, 0);
         near(dcem_acct_sums_completeness(&r->iv[1].sums), 0, 0);
@@ -666,8 +670,124 @@ static void test_feed_batch(void **st) {
         free(r);
 }
 
+/* The baseline rule: a first reading on an interval start is taken, one
+ * inside the interval is not (the energy before it is unknown), a repeated
+ * stamp is not a second reading, a power-only device likewise. */
+static void test_baseline_not_taken(void **st) {
+        (void)st;
+        rec *r = calloc(1, sizeof(*r));
+        dcem_acct *a = mk(r, 60, NULL);
+        add(a, "on", DCEM_ROLE_GRID_IMPORT, 0, 0, 20);  /* 3 expected */
+        add(a, "off", DCEM_ROLE_IT, 1, 0, 20);          /* 3 expected */
+        add(a, "pw", DCEM_ROLE_COOLING, 0, 0, 20);      /* 3 expected */
+        feed(a, "on", "energy_kwh", 10, T0);            /* baseline on the start: taken */
+        feed(a, "on", "energy_kwh", 10, T0);            /* the same stamp again: not a reading */
+        feed(a, "on", "energy_kwh", 11, T0 + 20 * NS);
+        feed(a, "on", "energy_kwh", 12, T0 + 40 * NS);
+        feed(a, "off", "energy_kwh", 5, T0 + 25 * NS);  /* baseline inside: not taken */
+        feed(a, "off", "energy_kwh", 6, T0 + 45 * NS);
+        feed(a, "pw", "power_kw", 30, T0 + 5 * NS);     /* baseline inside: not taken */
+        feed(a, "pw", "power_kw", 30, T0 + 25 * NS);
+        feed(a, "pw", "power_kw", 30, T0 + 45 * NS);
+        assert_int_equal(dcem_acct_advance(a, T0 + 65 * NS), 0);
+        assert_int_equal(r->n, 1);
+        assert_int_equal(r->iv[0].dev[0].taken, 3);
+        assert_int_equal(r->iv[0].dev[1].taken, 1);
+        assert_int_equal(r->iv[0].dev[2].taken, 2);
+        near(r->iv[0].dev[1].completeness, 1.0 / 3, 1e-15);
+        near(dcem_acct_sums_completeness(&r->iv[0].sums), (3.0 + 1 + 2) / 9, 1e-15);
+        dcem_acct_free(a);
+        free(r);
+}
+
+/* Compute counters (functional units): a host's cpu_core_seconds (4 cores
+ * busy) become core-hours per interval, split in proportion to time like
+ * energy, in no completeness and no device list; a drop is a reset, not
+ * counted; other points and unknown devices are ignored. */
+static void test_compute_units(void **st) {
+        (void)st;
+        rec *r = calloc(1, sizeof(*r));
+        dcem_acct *a = mk(r, 60, NULL);
+        add(a, "pdu", DCEM_ROLE_IT, 2, 0, 10);
+        add(a, "grid", DCEM_ROLE_GRID_IMPORT, 0, 0, 10);
+        assert_int_equal(dcem_acct_add_unit(a, 0, "host", "cpu_core_seconds", 1.0 / 3600, 10 * NS), 0);
+        assert_int_equal(dcem_acct_add_unit(a, 0, "host", "cpu_core_seconds", 1.0 / 3600, 10 * NS), -EEXIST);
+        assert_int_equal(dcem_acct_add_unit(a, 1, "host", "jobs_done", 1, 10 * NS), 0);
+        assert_int_equal(dcem_acct_add_unit(a, DCEM_ACCT_MAX_UNITS, "host", "x", 1, 10 * NS), -EINVAL);
+        assert_int_equal(dcem_acct_add_unit(a, 2, "ho#st", "x", 1, 10 * NS), -EINVAL);
+        assert_int_equal(dcem_acct_add_unit(a, 2, "host", "y", 0, 10 * NS), -EINVAL);
+        const double cores = 4, c0 = 5000;
+        for (int k = 0; k <= 12; k++) { /* 2 minutes, readings every 10 s, stamps 5 s off the grid */
+                int64_t t = T0 + 5 * NS + k * 10 * NS;
+                double sec = (double)(t - T0) / NS;
+                feed(a, "pdu", "energy_kwh", 100 + sec / 3600 * 60, t);  /* 60 kW */
+                feed(a, "grid", "energy_kwh", 300 + sec / 3600 * 90, t); /* 90 kW */
+                assert_int_equal(dcem_acct_feed(a, "host", "cpu_core_seconds", c0 + cores * sec, "s", t, DCEM_Q_GOOD),
+                                 0);
+                assert_int_equal(dcem_acct_feed(a, "host", "jobs_done", 2 * k, "", t, DCEM_Q_GOOD), 0);
+                assert_int_equal(dcem_acct_feed(a, "host", "load1", 3, "", t, DCEM_Q_GOOD), 0);   /* not counted */
+                assert_int_equal(dcem_acct_feed(a, "nobody", "cpu_core_seconds", 1, "s", t, DCEM_Q_GOOD), 0);
+        }
+        assert_int_equal(dcem_acct_add_unit(a, 3, "other", "z", 1, NS), -EBUSY);
+        assert_int_equal(dcem_acct_advance(a, T0 + 125 * NS), 0);
+        assert_int_equal(r->n, 2);
+        /* interval 1 [60, 120) is fully covered: 4 cores x 60 s = 240 core-seconds; 6 jobs per minute */
+        const dcem_acct_sums *s = &r->iv[1].sums;
+        near(s->kwh[DCEM_ACC_UNIT0], cores * 60 / 3600, 1e-12);
+        near(s->kwh[DCEM_ACC_UNIT0 + 1], 2.0 * 6, 1e-9);
+        assert_int_equal(r->iv[1].ndev, 2); /* the counters are not devices */
+        near(dcem_acct_sums_completeness(s), 1, 0);
+        /* interval 0 from the first reading (5 s) on: 55 s */
+        near(r->iv[0].sums.kwh[DCEM_ACC_UNIT0], cores * 55 / 3600, 1e-12);
+        /* SCI per core-hour (x PUE, location-based): E_IT x PUE x EF x 1000 / core-hours */
+        const char *names[2] = { "cpu_core_hour", "job" };
+        dcem_acct_conf c;
+        dcem_acct_conf_defaults(&c);
+        dcem_fig_params p = { .completeness_threshold = 0.95, .carbon = &c.carbon, .unit_names = names,
+                              .nunit_names = 2 };
+        dcem_figure f[64];
+        size_t n = 0;
+        assert_int_equal(dcem_figures_all(s, DCEM_WIN_INTERVAL, &p, f, 64, &n), 0);
+        double eit = 1.0, edc = 1.5, ch = cores * 60 / 3600; /* 60 kW and 90 kW over one minute */
+        int found = 0;
+        for (size_t i = 0; i < n; i++) {
+                if (strcmp(f[i].metric, "sci") || !f[i].functional_unit || strcmp(f[i].functional_unit, "cpu_core_hour"))
+                        continue;
+                bool xp = !strcmp(f[i].basis, "x_pue");
+                near(f[i].value, (xp ? eit * (edc / eit) : eit) * c.carbon.grid_factor * 1000 / ch, 1e-9);
+                assert_string_equal(f[i].unit, "gCO2");
+                assert_string_equal(f[i].factor_source, c.carbon.source);
+                assert_false(f[i].embodied);
+                found |= xp ? 1 : 2;
+        }
+        assert_int_equal(found, 3);
+        /* the hour window carries the amounts */
+        dcem_acct_sums hs;
+        assert_int_equal(dcem_acct_window(a, DCEM_WIN_HOUR, T0, &hs), 0);
+        near(hs.kwh[DCEM_ACC_UNIT0], cores * 115 / 3600, 1e-12);
+        /* a drop (the host rebooted) is a reset: not counted, an event on DEVICE#POINT */
+        int64_t t = T0 + 125 * NS;
+        assert_int_equal(dcem_acct_feed(a, "host", "cpu_core_seconds", 10, "s", t + 10 * NS, DCEM_Q_GOOD), 0);
+        assert_int_equal(r->ev_kind[DCEM_EV_RESET], 1);
+        assert_string_equal(r->ev[r->nev - 1].device, "host#cpu_core_seconds");
+        assert_int_equal(dcem_acct_feed(a, "host", "cpu_core_seconds", 10 + cores * 10, "s", t + 20 * NS, DCEM_Q_GOOD),
+                         0);
+        for (int k = 1; k <= 4; k++) {
+                feed(a, "pdu", "energy_kwh", 100 + (125.0 + 10 * k) / 3600 * 60, t + k * 10 * NS);
+                feed(a, "grid", "energy_kwh", 300 + (125.0 + 10 * k) / 3600 * 90, t + k * 10 * NS);
+        }
+        assert_int_equal(dcem_acct_advance(a, T0 + 185 * NS), 0);
+        assert_int_equal(r->n, 3);
+        /* [120,180): 5 s before the drop + nothing across the reset + 10 s after it */
+        near(r->iv[2].sums.kwh[DCEM_ACC_UNIT0], cores * (5 + 10) / 3600, 1e-12);
+        dcem_acct_free(a);
+        free(r);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_baseline_not_taken),
+                cmocka_unit_test(test_compute_units),
                 cmocka_unit_test(test_constant_site_pue),
                 cmocka_unit_test(test_split_three_intervals),
                 cmocka_unit_test(test_wrap_32),

@@ -192,7 +192,12 @@ static void test_close_save_restart(void **st) {
         assert_int_equal(seqs[0], 0);
         assert_string_equal(json_string_value(json_object_get(r0, "start")), "2026-11-23T20:00:00.000Z");
         assert_true(fabs(energy(r0, "grid_import") - 0.5 * 6) < 1e-9);     /* 04 s .. 10 s */
-        assert_true(fabs(dnum(r0, "completeness") - 0.6) < 1e-9);          /* covered from 04 s: incomplete */
+        /* polls every second: the first readings (04 s) are baselines, not
+         * taken readings (the interval's energy before 04 s is unknown); 05 ..
+         * 09 s are: 5 of 10 expected per device, 3 devices */
+        int taken0 = 9 - 4;
+        assert_true(fabs(dnum(r0, "readings_taken") - 3 * taken0) < 1e-12);
+        assert_true(fabs(dnum(r0, "completeness") - taken0 / 10.0) < 1e-12);
         json_t *r1 = NULL;
         for (size_t i = first + 1; i < T.n && !r1; i++)
                 if (is_interval(i))
@@ -389,8 +394,220 @@ static void test_corrupt_state(void **st) {
         assert_null(rt);
 }
 
+/* The record's figure of metric/per/basis, or NULL. */
+static json_t *figure_of(json_t *o, const char *metric, const char *per, const char *basis) {
+        size_t k;
+        json_t *f;
+        json_array_foreach(json_object_get(o, "figures"), k, f) {
+                const char *m = json_string_value(json_object_get(f, "metric"));
+                const char *u = json_string_value(json_object_get(f, "per"));
+                const char *b = json_string_value(json_object_get(f, "basis"));
+                if (m && !strcmp(m, metric) && (!per || (u && !strcmp(u, per))) && (!basis || (b && !strcmp(b, basis))))
+                        return f;
+        }
+        return NULL;
+}
+
+/* Carbon per unit of compute in the running agent: a host device (role none)
+ * publishes cpu_core_seconds (8 cores busy) and gpu_busy_seconds (2 GPUs
+ * busy): by default they become cpu_core_hour and gpu_hour, with SCI figures
+ * per unit, both boundaries, labelled; a declared unit replaces the defaults;
+ * a unit naming an unknown device is refused. */
+static void test_compute_units(void **st) {
+        (void)st;
+        dcem_node dummy = { .type = DCEM_NODE_MAP };
+        dcem_device_conf dv[3] = {
+                { .name = (char *)"grid", .role = DCEM_ROLE_GRID_IMPORT, .interval_ns = NS },
+                { .name = (char *)"pdu", .role = DCEM_ROLE_IT, .pue_category = 2, .interval_ns = NS },
+                { .name = (char *)"srv", .role = DCEM_ROLE_NONE, .interval_ns = NS, .host = &dummy },
+        };
+        dcem_config cfg = T.cfg;
+        cfg.devices_list = (dcem_list){ dv, 3 };
+        dcem_acct_rt_hooks h = { .record = on_record };
+        for (int pass = 0; pass < 2; pass++) {
+                dcem_acct_unit_conf job = { .name = (char *)"job", .point = (char *)"jobs_done", .scale = 1,
+                                            .divisor = 0.5 }; /* 2 jobs per count */
+                char *devs[1] = { (char *)"srv" };
+                job.devices = (dcem_strlist){ devs, 1 };
+                dcem_acct_conf ac = T.aconf;
+                if (pass == 1)
+                        ac.compute.units = (dcem_list){ &job, 1 };
+                cfg.accounting_conf = &ac;
+                unlink(path_in(DCEM_STATE_FILE));
+                size_t before = T.n;
+                dcem_acct_rt *rt = NULL;
+                assert_int_equal(dcem_acct_rt_new(T.loop, &cfg, &h, &rt), 0);
+                assert_int_equal(dcem_acct_rt_start(rt), 0);
+                int64_t base = T.fc.utc_ns / (10 * NS) * (10 * NS) + 10 * NS; /* the next interval start */
+                for (;;) {
+                        int64_t now = T.fc.utc_ns, next = (now / NS + 1) * NS;
+                        if (next >= base + 35 * NS)
+                                break;
+                        assert_true(fake_clock_run_until(&T.fc, T.loop, T.fc.mono_ns + (next - now)) >= 0);
+                        double sec = (double)(next - T0) / (double)NS;
+                        feed_one(rt, "grid", "energy_kwh", "kWh", 100 + 0.5 * sec, next);
+                        feed_one(rt, "pdu", "energy_kwh", "kWh", 50 + 0.1 * sec, next);
+                        feed_one(rt, "srv", "cpu_core_seconds", "s", 1e6 + 8 * sec, next);
+                        feed_one(rt, "srv", "gpu_busy_seconds", "s", 2 * sec, next);
+                        feed_one(rt, "srv", "jobs_done", "", 3 * sec, next);
+                        feed_one(rt, "srv", "load1", "", 0.5, next);
+                }
+                json_t *iv = NULL; /* the first whole interval after base */
+                for (size_t i = before; i < T.n && !iv; i++)
+                        if (is_interval(i) && json_integer_value(json_object_get(interval(i), "record_seq")) >= 2)
+                                iv = interval(i);
+                assert_non_null(iv);
+                json_t *comp = json_object_get(iv, "compute");
+                double edc = 0.5 * 10, eit = 0.1 * 10, ef = T.aconf.carbon.grid_factor;
+                if (pass == 0) {
+                        double ch = 8.0 * 10 / 3600, gh = 2.0 * 10 / 3600;
+                        assert_true(fabs(dnum(json_object_get(comp, "cpu_core_hour"), "v") - ch) < 1e-12);
+                        assert_true(fabs(dnum(json_object_get(comp, "gpu_hour"), "v") - gh) < 1e-12);
+                        assert_null(json_object_get(comp, "job"));
+                        json_t *f = figure_of(iv, "sci", "cpu_core_hour", "x_pue");
+                        assert_non_null(f);
+                        assert_true(fabs(dnum(f, "value") - eit * (edc / eit) * ef * 1000 / ch) < 1e-6);
+                        assert_string_equal(json_string_value(json_object_get(f, "unit")), "gCO2");
+                        assert_string_equal(json_string_value(json_object_get(f, "factor_source")),
+                                            T.aconf.carbon.source);
+                        assert_true(json_is_false(json_object_get(f, "embodied_included")));
+                        f = figure_of(iv, "sci", "cpu_core_hour", "it_only");
+                        assert_true(fabs(dnum(f, "value") - eit * ef * 1000 / ch) < 1e-6);
+                        f = figure_of(iv, "sci", "gpu_hour", "x_pue");
+                        assert_true(fabs(dnum(f, "value") - edc * ef * 1000 / gh) < 1e-6);
+                        f = figure_of(iv, "sci", "kWh_it", "x_pue");
+                        assert_true(fabs(dnum(f, "value") - edc * ef * 1000 / eit) < 1e-6);
+                        /* the counters are not devices */
+                        assert_int_equal(json_array_size(json_object_get(iv, "devices")), 2);
+                } else {
+                        assert_null(json_object_get(comp, "cpu_core_hour"));
+                        double jobs = 3.0 * 10 * 2;
+                        assert_true(fabs(dnum(json_object_get(comp, "job"), "v") - jobs) < 1e-9);
+                        json_t *f = figure_of(iv, "sci", "job", "x_pue");
+                        assert_true(fabs(dnum(f, "value") - edc * ef * 1000 / jobs) < 1e-6);
+                }
+                dcem_acct_rt_free(rt);
+        }
+        /* a unit naming an unknown device: refused */
+        dcem_acct_unit_conf bad = { .name = (char *)"job", .point = (char *)"jobs_done", .scale = 1, .divisor = 1 };
+        char *nd[1] = { (char *)"nosuch" };
+        bad.devices = (dcem_strlist){ nd, 1 };
+        dcem_acct_conf ac = T.aconf;
+        ac.compute.units = (dcem_list){ &bad, 1 };
+        cfg.accounting_conf = &ac;
+        dcem_acct_rt *rt = NULL;
+        assert_int_equal(dcem_acct_rt_new(T.loop, &cfg, &h, &rt), -EINVAL);
+        assert_null(rt);
+}
+
+/* Feed the host counters (and the meters) every second until utc `until`. */
+static void feed_host_until(dcem_acct_rt *rt, int64_t until) {
+        for (;;) {
+                int64_t now = T.fc.utc_ns, next = (now / NS + 1) * NS;
+                if (next >= until)
+                        break;
+                assert_true(fake_clock_run_until(&T.fc, T.loop, T.fc.mono_ns + (next - now)) >= 0);
+                double sec = (double)(next - T0) / (double)NS;
+                feed_one(rt, "grid", "energy_kwh", "kWh", 100 + 0.5 * sec, next);
+                feed_one(rt, "pdu", "energy_kwh", "kWh", 50 + 0.1 * sec, next);
+                feed_one(rt, "srv", "cpu_core_seconds", "s", 1e6 + 8 * sec, next);
+        }
+}
+
+/* kill -9 and restart: the compute counters' baselines and open amounts are
+ * in the saved state, so the core-hours over the downtime are bridged like
+ * energy: every whole interval has exactly 8 cores x 10 s, none twice. */
+static void test_compute_units_restart(void **st) {
+        (void)st;
+        dcem_node dummy = { .type = DCEM_NODE_MAP };
+        dcem_device_conf dv[3] = {
+                { .name = (char *)"grid", .role = DCEM_ROLE_GRID_IMPORT, .interval_ns = NS },
+                { .name = (char *)"pdu", .role = DCEM_ROLE_IT, .pue_category = 2, .interval_ns = NS },
+                { .name = (char *)"srv", .role = DCEM_ROLE_NONE, .interval_ns = NS, .host = &dummy },
+        };
+        dcem_config cfg = T.cfg;
+        cfg.devices_list = (dcem_list){ dv, 3 };
+        dcem_acct_rt_hooks h = { .record = on_record };
+        dcem_acct_rt *rt = NULL;
+        assert_int_equal(dcem_acct_rt_new(T.loop, &cfg, &h, &rt), 0);
+        assert_int_equal(dcem_acct_rt_start(rt), 0);
+        feed_host_until(rt, T0 + 26 * NS);
+        dcem_acct_rt_free(rt); /* kill -9: no save at exit */
+        assert_true(fake_clock_run_until(&T.fc, T.loop, T.fc.mono_ns + 13 * NS) >= 0); /* 13 s down */
+        rt = NULL;
+        assert_int_equal(dcem_acct_rt_new(T.loop, &cfg, &h, &rt), 0);
+        assert_int_equal(dcem_acct_rt_start(rt), 0);
+        feed_host_until(rt, T0 + 75 * NS);
+        dcem_acct_rt_stop(rt);
+        dcem_acct_rt_free(rt);
+        int64_t seen[16] = { 0 };
+        double total = 0;
+        size_t n = 0;
+        for (size_t i = 0; i < T.n; i++) {
+                if (!is_interval(i))
+                        continue;
+                int64_t seq = json_integer_value(json_object_get(interval(i), "record_seq"));
+                assert_true(seq >= 0 && seq < 16);
+                if (seen[seq]++)
+                        continue; /* replayed: the same record again */
+                double v = dnum(json_object_get(json_object_get(interval(i), "compute"), "cpu_core_hour"), "v");
+                total += v;
+                n++;
+                if (seq >= 1) /* [10,20) on: whole intervals, across the downtime too */
+                        assert_true(fabs(v - 8.0 * 10 / 3600) < 1e-12);
+        }
+        assert_true(n >= 6);
+        /* from the first reading (04 s) to the end of the last closed interval */
+        assert_true(fabs(total - 8.0 * ((double)n * 10 - 4) / 3600) < 1e-12);
+}
+
+/* Live intensity through the runtime: refused when not configured; with a
+ * topic, a message feeds the next metrics record's carbon_rate_live, garbage
+ * keeps the last good value, and the accounting records never use it. */
+static void test_live_intensity(void **st) {
+        (void)st;
+        dcem_acct_rt_hooks h = { .record = on_record };
+        dcem_acct_rt *rt = NULL;
+        assert_int_equal(dcem_acct_rt_new(T.loop, &T.cfg, &h, &rt), 0);
+        assert_null(dcem_acct_rt_live_topic(rt));
+        assert_int_equal(dcem_acct_rt_live_intensity(rt, "400", 3), -ENOENT);
+        dcem_acct_rt_free(rt);
+        dcem_acct_conf ac = T.aconf;
+        ac.live_intensity = (dcem_acct_live_conf){ .topic = (char *)"grid/moer", .unit = DCEM_LIVE_LBS_PER_MWH,
+                                                   .source = (char *)"WattTime", .max_age_ns = 600 * NS };
+        dcem_config cfg = T.cfg;
+        cfg.accounting_conf = &ac;
+        assert_int_equal(dcem_acct_rt_new(T.loop, &cfg, &h, &rt), 0);
+        assert_string_equal(dcem_acct_rt_live_topic(rt), "grid/moer");
+        assert_int_equal(dcem_acct_rt_start(rt), 0);
+        assert_int_equal(dcem_acct_rt_live_intensity(rt, "{\"value\": 1000}", 15), 0);
+        assert_int_equal(dcem_acct_rt_live_intensity(rt, "oops", 4), -EINVAL);
+        run_feeding(rt, T0 + 25 * NS, false);
+        json_t *m = NULL;
+        for (size_t i = 0; i < T.n; i++)
+                if (!strcmp(T.recs[i].stream, "metrics"))
+                        m = T.recs[i].o;
+        assert_non_null(m);
+        json_t *l = json_object_get(m, "carbon_rate_live");
+        assert_string_equal(json_string_value(json_object_get(l, "status")), "ok");
+        assert_true(fabs(dnum(l, "intensity") - 1000 * 0.4536) < 1e-9);
+        /* facility = grid 1800 kW (0.5 kWh/s): kg/h = 1800 x 453.6 / 1000 */
+        assert_true(fabs(dnum(l, "value") - 1800 * 453.6 / 1000) < 1e-6);
+        /* interval records carry no live intensity: carbon stays the official factor */
+        for (size_t i = 0; i < T.n; i++)
+                if (is_interval(i)) {
+                        json_t *f = figure_of(interval(i), "carbon_location", NULL, NULL);
+                        assert_true(dnum(f, "factor") == T.aconf.carbon.grid_factor);
+                        assert_null(json_object_get(interval(i), "carbon_rate_live"));
+                }
+        dcem_acct_rt_free(rt);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
+                cmocka_unit_test_setup_teardown(test_live_intensity, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_compute_units_restart, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_compute_units, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_close_save_restart, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_outbox_replay, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_clock_step, setup, teardown),

@@ -357,8 +357,148 @@ static void test_figure_accounts(void **st) {
         assert_int_equal(dcem_rec_figure_accounts(&f), 1u << DCEM_ACC_IT1);
 }
 
+/* Compute amounts and factor provenance: the interval record carries each
+ * declared unit's amount under "compute" (not among the energies), SCI per
+ * unit with its functional unit and boundary, and every carbon figure names
+ * the factor table, region and data year. */
+static void test_compute_and_provenance(void **st) {
+        (void)st;
+        const char *names[2] = { "cpu_core_hour", "job" };
+        dcem_acct_conf c = conf;
+        c.carbon.table = (char *)"cn-mee-2023";
+        c.carbon.region = (char *)"south";
+        c.carbon.grid_factor = 0.4042;
+        dcem_fig_params p = fig;
+        p.carbon = &c.carbon;
+        p.unit_names = names;
+        p.nunit_names = 2;
+        dcem_rec_env e = env;
+        e.fig = &p;
+        dcem_acct_sums sm = sums(8);
+        sm.kwh[DCEM_ACC_UNIT0] = 40;   /* core-hours */
+        sm.kwh[DCEM_ACC_UNIT0 + 1] = 0; /* no job done: no data */
+        dcem_acct_interval iv = { .seq = 7, .sums = sm, .ndev = 0, .dev = NULL };
+        char *txt = NULL;
+        size_t len = 0;
+        assert_int_equal(dcem_rec_interval(&e, &iv, NULL, 0, 0, &txt, &len), 0);
+        json_t *o = parse(txt, len);
+        json_t *comp = json_object_get(o, "compute");
+        assert_true(num(json_object_get(comp, "cpu_core_hour"), "v") == 40);
+        assert_string_equal(str(json_object_get(comp, "cpu_core_hour"), "u"), "cpu_core_hour");
+        assert_true(num(json_object_get(comp, "job"), "v") == 0);
+        assert_null(json_object_get(json_object_get(o, "energy"), "unit0"));
+        size_t i, nsci = 0;
+        json_t *f;
+        double edc = 10 + 2 + 1 - 0.5;
+        json_array_foreach(json_object_get(o, "figures"), i, f) {
+                const char *m = str(f, "metric");
+                if (!strcmp(m, "carbon_location") || !strcmp(m, "carbon_market") || !strcmp(m, "sci")) {
+                        assert_string_equal(str(f, "factor_table"), "cn-mee-2023");
+                        assert_string_equal(str(f, "factor_region"), "south");
+                        assert_true(num(f, "factor_year") == 2023);
+                }
+                if (!strcmp(m, "carbon_location"))
+                        assert_true(fabs(num(f, "value") - 10 * 0.4042) < 1e-12);
+                if (strcmp(m, "sci") != 0 || !json_object_get(f, "per"))
+                        continue;
+                const char *per = str(f, "per");
+                bool xp = !strcmp(str(f, "basis"), "x_pue");
+                if (!strcmp(per, "cpu_core_hour")) {
+                        nsci++;
+                        assert_true(fabs(num(f, "value") - (xp ? edc : 8) * 0.4042 * 1000 / 40) < 1e-9);
+                        assert_true(json_is_false(json_object_get(f, "embodied_included")));
+                } else if (!strcmp(per, "job")) {
+                        nsci++;
+                        assert_true(json_is_null(json_object_get(f, "value")));
+                        assert_string_equal(str(f, "status"), "no_data");
+                }
+        }
+        assert_int_equal(nsci, 4);
+        json_decref(o);
+        free(txt);
+        /* inline factors: factor_table null */
+        assert_int_equal(dcem_rec_interval(&env, &iv, NULL, 0, 0, &txt, &len), 0);
+        o = parse(txt, len);
+        f = find_fig(json_object_get(o, "figures"), "carbon_location", 0);
+        assert_true(json_is_null(json_object_get(f, "factor_table")));
+        assert_int_equal(json_object_size(json_object_get(o, "compute")), 0);
+        json_decref(o);
+        free(txt);
+}
+
+/* Live intensity: messages parsed in their unit (WattTime lbs/MWh x 0.4536),
+ * garbage refused; the metrics record's carbon_rate_live = facility load x
+ * intensity, labelled realtime and not for accounting; stale and no_data. */
+static void test_live_intensity(void **st) {
+        (void)st;
+        double g = -1;
+        assert_int_equal(dcem_live_intensity_parse("850", 3, DCEM_LIVE_LBS_PER_MWH, &g), 0);
+        assert_true(fabs(g - 850 * 0.4536) < 1e-12);
+        const char *obj = "{\"point_time\":\"2026-11-23T20:00:00Z\",\"value\":412.5}";
+        assert_int_equal(dcem_live_intensity_parse(obj, strlen(obj), DCEM_LIVE_G_PER_KWH, &g), 0);
+        assert_true(g == 412.5);
+        assert_int_equal(dcem_live_intensity_parse("{\"moer\":0.4}", 12, DCEM_LIVE_KG_PER_KWH, &g), 0);
+        assert_true(fabs(g - 400) < 1e-12);
+        const char *bad[] = { "abc", "-1", "6000", "\"400\"", "{\"v\":1}", "[1]", "", "1e999" };
+        for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+                g = 7;
+                assert_int_equal(dcem_live_intensity_parse(bad[i], strlen(bad[i]), DCEM_LIVE_G_PER_KWH, &g), -EINVAL);
+                assert_true(g == 7);
+        }
+        dcem_acct_live_conf lc = { .topic = (char *)"grid/moer", .unit = DCEM_LIVE_LBS_PER_MWH, .kind = 0,
+                                   .source = (char *)"WattTime MOER", .max_age_ns = 600 * NS };
+        dcem_rec_live live = { .conf = &lc, .have = true, .g_per_kwh = 850 * 0.4536, .received_ns = T0 + 200 * NS };
+        dcem_rec_env e = env;
+        e.live = &live;
+        dcem_acct_sums rt = sums(8);
+        rt.start_ns = T0;
+        rt.end_ns = T0 + 300 * NS; /* 1/12 h: E_DC 12.5 kWh = 150 kW */
+        rt.covered_ns = 300 * NS;
+        char *txt = NULL;
+        size_t len;
+        assert_int_equal(dcem_rec_metrics(&e, T0 + 301 * NS, &rt, NULL, NULL, &txt, &len), 0);
+        json_t *o = parse(txt, len);
+        json_t *l = json_object_get(o, "carbon_rate_live");
+        assert_string_equal(str(l, "status"), "ok");
+        assert_true(fabs(num(l, "value") - 150 * 850 * 0.4536 / 1000) < 1e-9);
+        assert_string_equal(str(l, "unit"), "kgCO2/h");
+        assert_string_equal(str(l, "kind"), "marginal");
+        assert_string_equal(str(l, "label"), "realtime");
+        assert_true(json_is_false(json_object_get(l, "for_accounting")));
+        assert_true(num(l, "age_s") == 101);
+        /* the accounting's carbon is untouched by it */
+        assert_true(fabs(num(json_array_get(json_object_get(o, "carbon_rate"), 0), "value") - 120 * 0.5306) < 1e-9);
+        json_decref(o);
+        free(txt);
+        /* stale */
+        assert_int_equal(dcem_rec_metrics(&e, T0 + 801 * NS, &rt, NULL, NULL, &txt, &len), 0);
+        o = parse(txt, len);
+        l = json_object_get(o, "carbon_rate_live");
+        assert_string_equal(str(l, "status"), "stale");
+        assert_true(json_is_null(json_object_get(l, "value")));
+        json_decref(o);
+        free(txt);
+        /* nothing received yet */
+        live.have = false;
+        assert_int_equal(dcem_rec_metrics(&e, T0 + 301 * NS, &rt, NULL, NULL, &txt, &len), 0);
+        o = parse(txt, len);
+        l = json_object_get(o, "carbon_rate_live");
+        assert_string_equal(str(l, "status"), "no_data");
+        assert_true(json_is_null(json_object_get(l, "intensity")));
+        json_decref(o);
+        free(txt);
+        /* not configured: no member */
+        assert_int_equal(dcem_rec_metrics(&env, T0 + 301 * NS, &rt, NULL, NULL, &txt, &len), 0);
+        o = parse(txt, len);
+        assert_null(json_object_get(o, "carbon_rate_live"));
+        json_decref(o);
+        free(txt);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_live_intensity),
+                cmocka_unit_test(test_compute_and_provenance),
                 cmocka_unit_test(test_interval_members), cmocka_unit_test(test_interval_figures),
                 cmocka_unit_test(test_metering_fault),   cmocka_unit_test(test_nan),
                 cmocka_unit_test(test_window_records),   cmocka_unit_test(test_metrics),
