@@ -19,15 +19,5 @@ dcem_unit_test(test_modbus_profile SOURCES tests/unit/test_modbus_profile.c
 # The response decoder's fuzz corpus replayed as an ordinary test (any
 # compiler). With -DDCEM_FUZZ=ON and clang, tests/fuzz/CMakeLists.txt can
 # build the same file as a libFuzzer target (fuzz_modbus_pdu).
-set(_mbfuzz)
-foreach(s tests/fuzz/replay.c tests/fuzz/fuzz_modbus_pdu.c collectors/modbus/tcp.c collectors/modbus/decode.c
-    collectors/modbus/sunspec.c agent/loop.c agent/clock.c)
-  list(APPEND _mbfuzz ${PROJECT_SOURCE_DIR}/${s})
-endforeach()
-add_executable(fuzz_modbus_replay ${_mbfuzz})
-set_target_properties(fuzz_modbus_replay PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${DCEM_TEST_BIN})
-target_include_directories(fuzz_modbus_replay PRIVATE ${PROJECT_SOURCE_DIR}/include ${CMAKE_BINARY_DIR}/generated
-  ${PROJECT_SOURCE_DIR}/collectors)
-target_link_libraries(fuzz_modbus_replay PRIVATE m)
-add_test(NAME fuzz_modbus_replay COMMAND fuzz_modbus_replay ${PROJECT_SOURCE_DIR}/tests/fuzz/corpus/modbus_pdu)
-set_tests_properties(fuzz_modbus_replay PROPERTIES LABELS "unit;modbus;fuzz" TIMEOUT 120)
+dcem_fuzz_replay(fuzz_modbus_replay fuzz_modbus_pdu SOURCES tests/fuzz/fuzz_modbus_pdu.c collectors/modbus/tcp.c
+  collectors/modbus/decode.c collectors/modbus/sunspec.c agent/loop.c agent/clock.c LABELS modbus)

@@ -24,14 +24,5 @@ dcem_py_test(it_mqtt_tls test_mqtt_tls.py LABELS mqtt TIMEOUT 300)
 # The spool reader's fuzz corpus replayed as an ordinary test (any compiler).
 # With -DDCEM_FUZZ=ON and clang, tests/fuzz/CMakeLists.txt builds the same
 # file as a libFuzzer target (fuzz_spool).
-set(_spfuzz)
-foreach(s tests/fuzz/replay.c tests/fuzz/fuzz_spool.c agent/spool.c)
-  list(APPEND _spfuzz ${PROJECT_SOURCE_DIR}/${s})
-endforeach()
-add_executable(fuzz_spool_replay ${_spfuzz})
-set_target_properties(fuzz_spool_replay PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${DCEM_TEST_BIN})
-target_include_directories(fuzz_spool_replay PRIVATE ${PROJECT_SOURCE_DIR}/include ${CMAKE_BINARY_DIR}/generated)
-target_link_libraries(fuzz_spool_replay PRIVATE ZLIB::ZLIB)
-add_test(NAME fuzz_spool_replay COMMAND fuzz_spool_replay ${PROJECT_SOURCE_DIR}/tests/fuzz/corpus/spool)
-set_tests_properties(fuzz_spool_replay PROPERTIES LABELS "unit;mqtt;fuzz" TIMEOUT 120)
+dcem_fuzz_replay(fuzz_spool_replay fuzz_spool SOURCES tests/fuzz/fuzz_spool.c agent/spool.c LIBS ZLIB::ZLIB LABELS mqtt)
 dcem_py_test(it_mqtt_replay test_mqtt_replay.py LABELS mqtt TIMEOUT 300)

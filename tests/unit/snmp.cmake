@@ -33,18 +33,8 @@ dcem_py_test(it_snmp_probe test_snmp_probe.py LABELS snmp TIMEOUT 300)
 # The varbinds-to-samples fuzz corpus replayed as an ordinary test (any
 # compiler). With -DDCEM_FUZZ=ON and clang, tests/fuzz/CMakeLists.txt builds
 # the same file as a libFuzzer target (fuzz_snmp_decode).
-set(_snmpfuzz)
-foreach(s tests/fuzz/replay.c tests/fuzz/fuzz_snmp_decode.c collectors/snmp/oid.c collectors/snmp/decode.c
-    collectors/snmp/plan.c collectors/snmp/walk.c collectors/snmp/model.c)
-  list(APPEND _snmpfuzz ${PROJECT_SOURCE_DIR}/${s})
-endforeach()
-add_executable(fuzz_snmp_replay ${_snmpfuzz})
-set_target_properties(fuzz_snmp_replay PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${DCEM_TEST_BIN})
-target_include_directories(fuzz_snmp_replay PRIVATE ${PROJECT_SOURCE_DIR}/include ${CMAKE_BINARY_DIR}/generated
-  ${PROJECT_SOURCE_DIR}/collectors)
-target_link_libraries(fuzz_snmp_replay PRIVATE m)
-add_test(NAME fuzz_snmp_replay COMMAND fuzz_snmp_replay ${PROJECT_SOURCE_DIR}/tests/fuzz/corpus/snmp_decode)
-set_tests_properties(fuzz_snmp_replay PROPERTIES LABELS "unit;snmp;fuzz" TIMEOUT 120)
+dcem_fuzz_replay(fuzz_snmp_replay fuzz_snmp_decode SOURCES tests/fuzz/fuzz_snmp_decode.c collectors/snmp/oid.c
+  collectors/snmp/decode.c collectors/snmp/plan.c collectors/snmp/walk.c collectors/snmp/model.c LABELS snmp)
 
 # Malformed, truncated, foreign and mistyped answers on the wire (a misbehaving
 # UDP agent in Python) next to good devices in the same loop.
