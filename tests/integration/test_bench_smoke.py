@@ -8,7 +8,10 @@ come out, and that the figures are consistent with the site and with what
 the simulator counted independently: every device polled about once per
 interval, Modbus requests per device-poll equal to the requests the bench
 workload's maps need (counted here from bench/workload.py, not from the
-agent), one SNMP packet per device-poll, CPU and RSS present and plausible.
+agent), one SNMP packet per device-poll, CPU and RSS present and plausible;
+the same per profile from the simulator's `status` `profiles` counters. A
+second run with --own-ports checks that every meter got a port of its own
+and that the rows are marked so.
 """
 import json
 import os
@@ -36,6 +39,21 @@ def merged_requests(points, max_gap=16, max_regs=125):
         else:
             n, start, end = n + 1, s, e
     return n
+
+
+def check_profiles(tc, run, devs):
+    """Per-profile requests per device-poll (the simulator's `status` profiles) against the maps."""
+    name = run["agent"]
+    present = {d["profile"] for d in devs}
+    tc.assertEqual(set(run["profiles"]), present, name)
+    for prof, f in run["profiles"].items():
+        if prof in workload.MODBUS:
+            pts = workload.MODBUS[prof][2]
+            want = merged_requests(pts) if name == "dcem" else len(pts)
+        else:
+            want = 1.0
+        tc.assertGreater(f["device_polls"], 0, (name, prof))
+        tc.assertAlmostEqual(f["per_poll"], want, delta=0.15 * want, msg=(name, prof))
 
 
 class BenchSmoke(dcemtest.TempDirTestCase):
@@ -91,6 +109,7 @@ class BenchSmoke(dcemtest.TempDirTestCase):
                 self.assertAlmostEqual(run["snmp_pkt_per_poll"], 1.0, delta=0.1, msg=name)
             if run.get("outage_lost") is not None:
                 self.assertGreaterEqual(run["outage_lost"], 0)
+            check_profiles(self, run, devs)
         # the floor ran and did the requests it claims (the simulator counted them)
         fl = res["floor"].get("modbus_merged")
         self.assertIsNotNone(fl, "floor_modbus merged ran")
@@ -101,6 +120,33 @@ class BenchSmoke(dcemtest.TempDirTestCase):
                 continue
             self.assertIn(k, res["floor"])
             self.assertGreater(res["floor"][k]["polls"], 0)
+
+    def test_own_ports(self):
+        """--own-ports: one Modbus TCP port per meter, marked in the table and the JSON."""
+        for b in ("dcem-agent", "dcem-sim"):
+            if not os.path.exists(dcemtest.binary(b)):
+                self.skipTest("%s is not built" % b)
+        out_md = os.path.join(self.tmp, "own.md")
+        out_json = os.path.join(self.tmp, "own.json")
+        argv = [sys.executable, os.path.join(BENCH, "run"), "--sizes", str(N), "--intervals", "1",
+                "--duration", "3", "--warmup", "2", "--outage", "0", "--floor-seconds", "0", "--agents", "dcem",
+                "--own-ports", "--build-dir", os.path.dirname(dcemtest.BIN), "--no-build", "--out", out_md,
+                "--json", out_json, "--workdir", os.path.join(self.tmp, "own")]
+        r = subprocess.run(argv, capture_output=True, text=True, timeout=90)
+        self.assertEqual(r.returncode, 0, r.stderr[-3000:])
+        with open(out_json) as f:
+            res = json.load(f)
+        with open(os.path.join(self.tmp, "own", "site-%d" % N, "ready.json")) as f:
+            devs = json.load(f)["devices"]
+        mb = [d for d in devs if d["protocol"] == "modbus"]
+        # the simulator really put every meter on a port of its own
+        self.assertEqual(len({d["port"] for d in mb}), len(mb))
+        (run,) = res["runs"]
+        self.assertTrue(run["own_ports"])
+        self.assertEqual(run["modbus_ports"], len(mb))
+        self.assertEqual(run["devices_seen"], N)
+        self.assertIn("| %d own ports | 1s | dcem |" % N, r.stdout)
+        check_profiles(self, run, devs)
 
 
 if __name__ == "__main__":
