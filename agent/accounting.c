@@ -144,6 +144,8 @@ void dcem_acct_free(dcem_acct *a) {
         for (size_t i = 0; i < a->nslots; i++)
                 slot_free(&a->slots[i]);
         free(a->slots);
+        for (size_t i = 0; i < a->ndev; i++)
+                free(a->devs[i].rt);
         free(a->devs);
         free(a->index);
         dcem_cert_ledger_free(&a->ledger);
@@ -347,14 +349,41 @@ static void emit_event(dcem_acct *a, acct_dev *d, dcem_acct_event_kind k, const 
         a->hooks.event(a->hooks.ud, &ev);
 }
 
-static void rt_push(acct_dev *d, int64_t ts) {
+/* Ring size for the real-time view. The window ends at the oldest device's
+ * newest reading, which lags a device's own newest by up to one window, so a
+ * device needs two windows of readings at its poll interval (+1), plus 12.5 %
+ * and 4 for jitter; within [8, ACCT_RT_CAP_MAX]. With fast polls and a long
+ * window the ring covers less: loads stay right (they are over the time
+ * covered), completeness shows the readings it no longer holds. */
+static size_t acct_rt_cap(const dcem_acct *a, const acct_dev *d) {
+        int64_t n = 2 * (a->conf.realtime_window_ns / d->spec.poll_interval_ns) + 2;
+        n += n / 8 + 4;
+        return n < 8 ? 8 : n > ACCT_RT_CAP_MAX ? ACCT_RT_CAP_MAX : (size_t)n;
+}
+
+/* Record the device's running totals at ts for the real-time view. A second
+ * point at the same stamp (import and export counters of one reading)
+ * updates the newest point. The ring is allocated here, on first use; without
+ * memory the point is not kept (the view then reports the device as missing
+ * readings), the accounting itself is unaffected. */
+static void rt_push(const dcem_acct *a, acct_dev *d, int64_t ts) {
         size_t i;
-        if (d->rt_n < ACCT_RT_CAP) {
-                i = (d->rt_head + d->rt_n) % ACCT_RT_CAP;
+        if (!d->rt) {
+                size_t cap = acct_rt_cap(a, d);
+                d->rt = malloc(cap * sizeof(*d->rt));
+                if (!d->rt)
+                        return;
+                d->rt_cap = cap;
+                d->rt_head = d->rt_n = 0;
+        }
+        if (d->rt_n > 0 && d->rt[(d->rt_head + d->rt_n - 1) % d->rt_cap].ts_ns == ts)
+                i = (d->rt_head + d->rt_n - 1) % d->rt_cap;
+        else if (d->rt_n < d->rt_cap) {
+                i = (d->rt_head + d->rt_n) % d->rt_cap;
                 d->rt_n++;
         } else {
                 i = d->rt_head;
-                d->rt_head = (d->rt_head + 1) % ACCT_RT_CAP;
+                d->rt_head = (d->rt_head + 1) % d->rt_cap;
         }
         d->rt[i].ts_ns = ts;
         d->rt[i].cum_kwh = d->total_kwh;
@@ -404,7 +433,7 @@ static void place(dcem_acct *a, acct_dev *d, bool export, int64_t t0, int64_t t1
                 d->total_kwh += kwh;
         if (est || late != 0)
                 d->total_est_kwh += est ? kwh : late;
-        rt_push(d, t1);
+        rt_push(a, d, t1);
 }
 
 static double unit_scale(const char *unit, bool power) {
@@ -783,14 +812,14 @@ static double rt_cum(const acct_dev *d, int64_t t, int which) {
         if (t <= o->ts_ns)
                 return RTV(o);
         for (size_t k = 1; k < d->rt_n; k++) {
-                const acct_rt_point *p = &d->rt[(d->rt_head + k - 1) % ACCT_RT_CAP];
-                const acct_rt_point *q = &d->rt[(d->rt_head + k) % ACCT_RT_CAP];
+                const acct_rt_point *p = &d->rt[(d->rt_head + k - 1) % d->rt_cap];
+                const acct_rt_point *q = &d->rt[(d->rt_head + k) % d->rt_cap];
                 if (t <= q->ts_ns) {
                         double f = (double)(t - p->ts_ns) / (double)(q->ts_ns - p->ts_ns);
                         return RTV(p) + (RTV(q) - RTV(p)) * f;
                 }
         }
-        return RTV(&d->rt[(d->rt_head + d->rt_n - 1) % ACCT_RT_CAP]);
+        return RTV(&d->rt[(d->rt_head + d->rt_n - 1) % d->rt_cap]);
 #undef RTV
 }
 
@@ -800,7 +829,7 @@ static int realtime(const dcem_acct *a, int64_t ref, dcem_acct_sums *ret) {
                 const acct_dev *d = &a->devs[i];
                 if (d->account < 0 || is_unit(d) || d->rt_n == 0)
                         continue;
-                int64_t newest = d->rt[(d->rt_head + d->rt_n - 1) % ACCT_RT_CAP].ts_ns;
+                int64_t newest = d->rt[(d->rt_head + d->rt_n - 1) % d->rt_cap].ts_ns;
                 if (newest <= ref - W || newest > ref)
                         continue;
                 if (newest < end)
@@ -816,11 +845,21 @@ static int realtime(const dcem_acct *a, int64_t ref, dcem_acct_sums *ret) {
                         continue;
                 double expected = (double)W / (double)d->spec.poll_interval_ns, taken = 0;
                 if (d->rt_n > 0) {
+                        /* the readings span [oldest, newest]: the part of the window they cover */
+                        int64_t lo = d->rt[d->rt_head].ts_ns, hi = d->rt[(d->rt_head + d->rt_n - 1) % d->rt_cap].ts_ns;
+                        lo = lo > end - W ? lo : end - W;
+                        hi = hi < end ? hi : end;
+                        int64_t cov = hi > lo ? hi - lo : 0;
+                        double ex = rt_cum(d, end, 1) - rt_cum(d, end - W, 1);
+                        if (cov > s.rt_covered_ns[d->account])
+                                s.rt_covered_ns[d->account] = cov;
+                        if ((ex != 0 || d->account == DCEM_ACC_EXPORT) && cov > s.rt_covered_ns[DCEM_ACC_EXPORT])
+                                s.rt_covered_ns[DCEM_ACC_EXPORT] = cov;
                         s.kwh[d->account] += rt_cum(d, end, 0) - rt_cum(d, end - W, 0);
-                        s.kwh[DCEM_ACC_EXPORT] += rt_cum(d, end, 1) - rt_cum(d, end - W, 1);
+                        s.kwh[DCEM_ACC_EXPORT] += ex;
                         s.est_kwh[d->account] += rt_cum(d, end, 2) - rt_cum(d, end - W, 2);
                         for (size_t k = 0; k < d->rt_n; k++) {
-                                int64_t t = d->rt[(d->rt_head + k) % ACCT_RT_CAP].ts_ns;
+                                int64_t t = d->rt[(d->rt_head + k) % d->rt_cap].ts_ns;
                                 if (t > end - W && t <= end)
                                         taken++;
                         }

@@ -7,7 +7,10 @@
 
 #include "dcem/accounting.h"
 
-#define ACCT_RT_CAP 256 /* readings kept per device for the real-time view */
+/* Readings kept per device for the real-time view: two windows' worth at the
+ * device's poll interval plus slack (acct_rt_cap()), at most this many (the
+ * fixed size it had before: 8 KB). */
+#define ACCT_RT_CAP_MAX 256
 #define ACCT_MAX_SLOTS 4096 /* open intervals at most (bounds a bridged gap) */
 #define ACCT_MAX_CELLS (1u << 20) /* open intervals x devices at most (memory) */
 
@@ -34,8 +37,8 @@ typedef struct acct_dev {
         double total_kwh, total_export_kwh, total_est_kwh; /* counted since the state began */
         int64_t last_ts_ns;         /* newest reading used (coverage for closing) */
         uint64_t events;
-        acct_rt_point rt[ACCT_RT_CAP];
-        size_t rt_head, rt_n;       /* ring: oldest at rt_head */
+        acct_rt_point *rt;          /* ring of rt_cap, allocated at the first reading counted (NULL before) */
+        size_t rt_cap, rt_head, rt_n; /* oldest at rt_head */
 } acct_dev;
 
 typedef struct acct_slot_dev {

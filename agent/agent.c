@@ -255,6 +255,36 @@ static int generation_new(dcem_agent *a, dcem_config *cfg, generation *g) {
         return 0;
 }
 
+/* A message of accounting.live_intensity's topic, on the loop's thread. */
+static void on_live_intensity(void *ud, const char *topic, const void *payload, size_t len) {
+        dcem_agent *a = ud;
+        (void)topic;
+        if (a->acct)
+                (void)dcem_acct_rt_live_intensity(a->acct, payload, len); /* logs what it ignores */
+}
+
+/* Subscribe g's publishers that can to the live intensity topic, if one is
+ * configured (real-time view only). A failure is logged, not fatal. */
+static void generation_subscribe(dcem_agent *a, generation *g) {
+        const char *topic = a->acct ? dcem_acct_rt_live_topic(a->acct) : NULL;
+        if (!topic)
+                return;
+        bool any = false;
+        for (size_t i = 0; i < g->npubs; i++) {
+                pub_slot *s = &g->pubs[i];
+                if (!s->ops->subscribe)
+                        continue;
+                int r = s->ops->subscribe(s->state, topic, on_live_intensity, a);
+                if (r < 0)
+                        log_error("output %s: cannot subscribe to %s (accounting.live_intensity): %s", s->ops->name,
+                                  topic, strerror(-r));
+                else
+                        any = true;
+        }
+        if (!any)
+                log_warning("accounting.live_intensity: no output can subscribe to %s (configure output.mqtt)", topic);
+}
+
 int dcem_agent_new(dcem_loop *loop, dcem_config *cfg, const dcem_agent_opts *opts, dcem_agent **ret) {
         dcem_agent *a = calloc(1, sizeof *a);
         if (!a) {
@@ -269,6 +299,8 @@ int dcem_agent_new(dcem_loop *loop, dcem_config *cfg, const dcem_agent_opts *opt
         if (r == 0 && !a->opts.once) {
                 dcem_acct_rt_hooks h = { .record = on_record, .ud = a };
                 r = dcem_acct_rt_new(loop, a->g.cfg, &h, &a->acct);
+                if (r == 0)
+                        generation_subscribe(a, &a->g);
         }
         if (r < 0) {
                 generation_free(&a->g);
@@ -398,6 +430,7 @@ int dcem_agent_reload(dcem_agent *a, dcem_config *cfg) {
                 generation_free(&ng);
                 return r;
         }
+        generation_subscribe(a, &ng);
         /* Carry queued batches and drop counters over to the same outputs. */
         for (size_t i = 0; i < a->g.npubs; i++) {
                 pub_slot *old = &a->g.pubs[i];

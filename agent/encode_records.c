@@ -356,6 +356,29 @@ int dcem_live_intensity_parse(const char *payload, size_t len, dcem_live_unit un
         return 0;
 }
 
+/* Hours over which an account's real-time kWh were read: the time its
+ * readings cover in the window (rt_covered_ns), else the whole window (an
+ * account nobody reads: its 0 kWh is 0 kW). */
+static double acc_hours(const dcem_acct_sums *s, int acc) {
+        int64_t c = s->rt_covered_ns[acc];
+        if (c <= 0)
+                c = s->end_ns - s->start_ns;
+        return (double)c / (double)(3600 * DCEM_NS_PER_S);
+}
+
+/* The same for E_DC: the longest coverage among its accounts (rule 5). */
+static double edc_hours(const dcem_acct_sums *s) {
+        static const int accs[] = { DCEM_ACC_GRID_IMPORT, DCEM_ACC_GREEN_SUPPLY, DCEM_ACC_ONSITE_RENEWABLE,
+                                    DCEM_ACC_EXPORT };
+        int64_t c = 0;
+        for (size_t i = 0; i < sizeof accs / sizeof accs[0]; i++)
+                if (s->rt_covered_ns[accs[i]] > c)
+                        c = s->rt_covered_ns[accs[i]];
+        if (c <= 0)
+                c = s->end_ns - s->start_ns;
+        return (double)c / (double)(3600 * DCEM_NS_PER_S);
+}
+
 /* The live intensity member of the metrics record: the facility's real-time
  * load x the live intensity, labelled realtime and not for accounting. */
 static json_t *live_json(jb *b, const dcem_rec_env *env, int64_t now, const dcem_acct_sums *rt) {
@@ -383,8 +406,7 @@ static json_t *live_json(jb *b, const dcem_rec_env *env, int64_t now, const dcem
         else if (!rt || rt->end_ns <= rt->start_ns)
                 status = "no_data";
         else {
-                double h = (double)(rt->end_ns - rt->start_ns) / (double)(3600 * DCEM_NS_PER_S);
-                kg_h = dcem_acct_sums_edc(rt) / h * l->g_per_kwh / 1000.0;
+                kg_h = dcem_acct_sums_edc(rt) / edc_hours(rt) * l->g_per_kwh / 1000.0;
         }
         put(b, o, "status", json_string(status));
         put(b, o, "value", jnum(kg_h));
@@ -401,6 +423,11 @@ static json_t *jkw(jb *b, double kwh, double hours, bool est) {
         return o;
 }
 
+/* jkw of one account of the real-time view. */
+static json_t *jacc(jb *b, const dcem_acct_sums *rt, int acc) {
+        return jkw(b, rt->kwh[acc], acc_hours(rt, acc), rt->est_kwh[acc] > 0);
+}
+
 int dcem_rec_metrics(const dcem_rec_env *env, int64_t now, const dcem_acct_sums *rt, const dcem_acct_sums *day,
                      const dcem_acct_sums *month, char **ret_json, size_t *ret_len) {
         jb b = { 0 };
@@ -409,7 +436,9 @@ int dcem_rec_metrics(const dcem_rec_env *env, int64_t now, const dcem_acct_sums 
         put(&b, o, "at", jts(now));
         put(&b, o, "realtime_window_s", jnum((double)env->realtime_window_ns / (double)DCEM_NS_PER_S));
         if (rt) {
-                double h = (double)(rt->end_ns - rt->start_ns) / (double)(3600 * DCEM_NS_PER_S);
+                /* mean loads over the time each account's readings cover (a starting
+                 * agent's readings fill only part of the window); completeness still
+                 * tells how much of the window was read */
                 put(&b, o, "start", jts(rt->start_ns));
                 put(&b, o, "end", jts(rt->end_ns));
                 put(&b, o, "completeness", jnum(dcem_acct_sums_completeness(rt)));
@@ -419,21 +448,23 @@ int dcem_rec_metrics(const dcem_rec_env *env, int64_t now, const dcem_acct_sums 
                                 continue;
                         char k[16];
                         snprintf(k, sizeof k, "it_cat%d", c);
-                        put(&b, l, k, jkw(&b, dcem_acct_sums_it(rt, c), h, rt->est_kwh[DCEM_ACC_IT1 + c - 1] > 0));
+                        put(&b, l, k, jacc(&b, rt, DCEM_ACC_IT1 + c - 1)); /* = dcem_acct_sums_it(rt, c) */
                 }
-                put(&b, l, "facility", jkw(&b, dcem_acct_sums_edc(rt), h, dcem_acct_sums_edc_est(rt) > 0));
-                put(&b, l, "cooling", jkw(&b, rt->kwh[DCEM_ACC_COOLING], h, rt->est_kwh[DCEM_ACC_COOLING] > 0));
-                put(&b, l, "other", jkw(&b, rt->kwh[DCEM_ACC_OTHER], h, rt->est_kwh[DCEM_ACC_OTHER] > 0));
+                put(&b, l, "facility",
+                    jkw(&b, dcem_acct_sums_edc(rt), edc_hours(rt), dcem_acct_sums_edc_est(rt) > 0));
+                put(&b, l, "cooling", jacc(&b, rt, DCEM_ACC_COOLING));
+                put(&b, l, "other", jacc(&b, rt, DCEM_ACC_OTHER));
                 put(&b, l, "grid_import",
-                    jkw(&b, rt->kwh[DCEM_ACC_GRID_IMPORT], h, rt->est_kwh[DCEM_ACC_GRID_IMPORT] > 0));
-                put(&b, l, "export", jkw(&b, rt->kwh[DCEM_ACC_EXPORT], h, rt->est_kwh[DCEM_ACC_EXPORT] > 0));
+                    jacc(&b, rt, DCEM_ACC_GRID_IMPORT));
+                put(&b, l, "export", jacc(&b, rt, DCEM_ACC_EXPORT));
                 put(&b, l, "onsite_generation",
-                    jkw(&b, rt->kwh[DCEM_ACC_ONSITE_RENEWABLE], h, rt->est_kwh[DCEM_ACC_ONSITE_RENEWABLE] > 0));
+                    jacc(&b, rt, DCEM_ACC_ONSITE_RENEWABLE));
                 put(&b, l, "green_supply",
-                    jkw(&b, rt->kwh[DCEM_ACC_GREEN_SUPPLY], h, rt->est_kwh[DCEM_ACC_GREEN_SUPPLY] > 0));
+                    jacc(&b, rt, DCEM_ACC_GREEN_SUPPLY));
                 put(&b, o, "load", l);
                 /* Carbon rates: the window's kg over its hours, both bases, never merged. */
                 json_t *cr = json_array();
+                double h = acc_hours(rt, DCEM_ACC_GRID_IMPORT); /* carbon is of the grid import */
                 for (int market = 0; market <= 1; market++) {
                         dcem_figure f;
                         dcem_fig_carbon(rt, DCEM_WIN_REALTIME, market, env->fig, &f);

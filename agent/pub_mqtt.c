@@ -23,6 +23,12 @@
  * eventfd watched by the loop; all state (spool, counters, connection) is
  * touched only on the loop's thread.
  *
+ * Subscriptions (the seam's subscribe op, e.g. accounting.live_intensity):
+ * renewed after every connection; an arriving message is copied on paho's
+ * thread into the event ring (payloads above SUB_PAYLOAD_MAX, or with the
+ * ring full, are dropped and counted) and handed to the subscriber's
+ * callback on the loop's thread.
+ *
  * Spool records: u8 version (1), u8 qos, u8 retained, u8 0, u16 topic length
  * (little endian), the topic, the payload.
  */
@@ -281,7 +287,26 @@ static const dcem_schema mqtt_schema = {
 
 /* --- the publisher's state --- */
 
-enum ev_type { EV_CONNECTED = 1, EV_CONNECT_FAILED, EV_LOST, EV_SENT, EV_SEND_FAILED, EV_TLS_ERROR };
+enum ev_type {
+        EV_CONNECTED = 1, EV_CONNECT_FAILED, EV_LOST, EV_SENT, EV_SEND_FAILED, EV_TLS_ERROR,
+        EV_MESSAGE,    /* data: topic NUL payload NUL (len: payload bytes) */
+        EV_SUB_FAILED, /* code: subscription index */
+};
+
+#define SUBS_MAX 8                   /* subscriptions per publisher */
+#define SUB_PAYLOAD_MAX (64 * 1024)  /* bytes; larger messages are dropped and counted */
+
+typedef struct sub_ctx {
+        struct mqtt_pub *p;
+        unsigned idx;
+} sub_ctx;
+
+typedef struct mqtt_sub {
+        char *topic;
+        sub_ctx ctx; /* paho's context for the subscribe calls (stable: inside mqtt_pub) */
+        void (*cb)(void *ud, const char *topic, const void *payload, size_t len);
+        void *ud;
+} mqtt_sub;
 
 typedef struct send_ctx send_ctx;
 typedef struct mqtt_pub mqtt_pub;
@@ -299,6 +324,8 @@ typedef struct event {
         int code;
         uint64_t epoch;
         send_ctx *ctx;
+        char *data;   /* EV_MESSAGE: owned by the event */
+        size_t len;
         char msg[160];
 } event;
 
@@ -362,6 +389,10 @@ struct mqtt_pub {
         dcem_mqtt_stats st;
         char will_topic[DCEM_MQTT_TOPIC_MAX];
         char will_payload[256];
+
+        mqtt_sub subs[SUBS_MAX];
+        size_t nsubs;
+        uint64_t sub_received, sub_dropped, sub_failures; /* sub_dropped: written under mu */
 };
 
 static dcem_ratelimit rl_send = DCEM_RATELIMIT(10 * DCEM_NS_PER_S, 5);
@@ -443,12 +474,63 @@ static void on_lost(void *ctx, char *cause) {
         msg_copy(e.msg, sizeof e.msg, cause);
         push_event(p, &e);
 }
+/* A message of a subscription: copied into the ring for the loop. */
 static int on_message(void *ctx, char *topic, int len, MQTTAsync_message *m) {
-        (void)ctx;
-        (void)len;
-        MQTTAsync_freeMessage(&m); /* we subscribe to nothing */
+        mqtt_pub *p = ctx;
+        size_t tl = len > 0 ? (size_t)len : strlen(topic);
+        size_t pl = m->payloadlen > 0 ? (size_t)m->payloadlen : 0;
+        char *d = NULL;
+        if (pl <= SUB_PAYLOAD_MAX && tl < DCEM_MQTT_TOPIC_MAX && (d = malloc(tl + 1 + pl + 1))) {
+                memcpy(d, topic, tl);
+                d[tl] = '\0';
+                if (pl)
+                        memcpy(d + tl + 1, m->payload, pl);
+                d[tl + 1 + pl] = '\0';
+        }
+        MQTTAsync_freeMessage(&m);
         MQTTAsync_free(topic);
+        pthread_mutex_lock(&p->mu);
+        bool queued = false;
+        if (d && p->n < EV_RING) {
+                event e = { .type = EV_MESSAGE, .data = d, .len = pl };
+                p->ring[(p->head + p->n) % EV_RING] = e;
+                p->n++;
+                queued = true;
+        } else
+                p->sub_dropped++; /* not the overflow flag: a lost message is not a lost acknowledgement */
+        pthread_mutex_unlock(&p->mu);
+        if (!queued) {
+                free(d);
+                return 1;
+        }
+        uint64_t one = 1;
+        ssize_t w = write(p->efd, &one, sizeof one);
+        (void)w;
         return 1;
+}
+/* A subscription refused or failed: the loop logs it (context: its sub_ctx). */
+static void on_sub_fail(void *ctx, MQTTAsync_failureData *r) {
+        sub_ctx *c = ctx;
+        event e = { .type = EV_SUB_FAILED, .code = (int)c->idx };
+        msg_copy(e.msg, sizeof e.msg, r && r->message ? r->message : "refused");
+        push_event(c->p, &e);
+}
+static void on_sub_fail5(void *ctx, MQTTAsync_failureData5 *r) {
+        sub_ctx *c = ctx;
+        event e = { .type = EV_SUB_FAILED, .code = (int)c->idx };
+        if (r && r->reasonCode >= 0x80)
+                snprintf(e.msg, sizeof e.msg, "%s", MQTTReasonCode_toString(r->reasonCode));
+        else
+                msg_copy(e.msg, sizeof e.msg, r && r->message ? r->message : "refused");
+        push_event(c->p, &e);
+}
+static void on_sub_ok5(void *ctx, MQTTAsync_successData5 *r) {
+        sub_ctx *c = ctx;
+        if (!r || r->reasonCode < 0x80)
+                return;
+        event e = { .type = EV_SUB_FAILED, .code = (int)c->idx };
+        snprintf(e.msg, sizeof e.msg, "%s", MQTTReasonCode_toString(r->reasonCode));
+        push_event(c->p, &e);
 }
 static void on_sent(void *ctx, MQTTAsync_successData *r) {
         (void)r;
@@ -600,8 +682,76 @@ static void publish_birth(mqtt_pub *p) {
         free(s);
 }
 
+/* MQTT topic filter matching: '+' is one level, '#' (last) the rest,
+ * including the parent level ("a/#" matches "a"). */
+static bool topic_matches(const char *filter, const char *topic) {
+        for (;;) {
+                if (filter[0] == '#')
+                        return true;
+                if (filter[0] == '+') {
+                        while (*topic && *topic != '/')
+                                topic++;
+                        filter++;
+                } else {
+                        while (*filter && *filter != '/' && *filter == *topic) {
+                                filter++;
+                                topic++;
+                        }
+                        if ((*filter && *filter != '/') || (*topic && *topic != '/'))
+                                return false;
+                }
+                if (!*topic)
+                        return !*filter || strcmp(filter, "/#") == 0;
+                if (!*filter)
+                        return false;
+                filter++; /* both at '/' */
+                topic++;
+        }
+}
+
+/* Subscribe one registered topic; a failure comes back as EV_SUB_FAILED, a
+ * refused call is logged here. */
+static void subscribe_one(mqtt_pub *p, size_t i) {
+        MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;
+        ro.context = &p->subs[i].ctx;
+        if (p->conf->version == 0) {
+                ro.onSuccess5 = on_sub_ok5;
+                ro.onFailure5 = on_sub_fail5;
+        } else
+                ro.onFailure = on_sub_fail;
+        int rc = MQTTAsync_subscribe(p->client, p->subs[i].topic, 1, &ro);
+        if (rc != MQTTASYNC_SUCCESS) {
+                p->sub_failures++;
+                log_warning("mqtt: cannot subscribe to %s: %s", p->subs[i].topic, MQTTAsync_strerror(rc));
+        }
+}
+
+/* Subscribe every registered topic (after a connection). */
+static void subscribe_all(mqtt_pub *p) {
+        for (size_t i = 0; i < p->nsubs; i++)
+                subscribe_one(p, i);
+}
+
+/* An arrived message to the subscriptions it matches (not while closing). */
+static void dispatch_message(mqtt_pub *p, const event *e) {
+        const char *topic = e->data, *payload = e->data + strlen(e->data) + 1;
+        p->sub_received++;
+        for (size_t i = 0; p->state != ST_CLOSING && i < p->nsubs; i++)
+                if (topic_matches(p->subs[i].topic, topic))
+                        p->subs[i].cb(p->subs[i].ud, topic, payload, e->len);
+}
+
 static void handle_event(mqtt_pub *p, const event *e) {
         switch (e->type) {
+        case EV_MESSAGE:
+                dispatch_message(p, e);
+                free(e->data);
+                break;
+        case EV_SUB_FAILED:
+                p->sub_failures++;
+                if (e->code >= 0 && (size_t)e->code < p->nsubs)
+                        log_warning("mqtt: subscription to %s failed: %s", p->subs[e->code].topic, e->msg);
+                break;
         case EV_CONNECTED:
                 if (p->state != ST_CONNECTING)
                         break;
@@ -617,6 +767,7 @@ static void handle_event(mqtt_pub *p, const event *e) {
                 if (p->conf->tls.insecure_skip_verify)
                         log_warning("mqtt: the broker's certificate was NOT verified (tls.insecure_skip_verify)");
                 publish_birth(p);
+                subscribe_all(p);
                 /* What is in the spool now is the backlog; the rest is live. */
                 p->boundary = dcem_spool_next_id(p->spool);
                 dcem_spool_cursor_init(p->spool, &p->cur_backlog, 0);
@@ -1408,6 +1559,11 @@ void dcem_mqtt_get_stats(void *state, dcem_mqtt_stats *ret) {
         ret->spool_truncated_bytes = ss.truncated_bytes;
         ret->replayed = p->replay_acked;
         ret->replay_rate = p->replay_rate;
+        ret->sub_received = p->sub_received;
+        ret->sub_failures = p->sub_failures;
+        pthread_mutex_lock(&p->mu);
+        ret->sub_dropped = p->sub_dropped;
+        pthread_mutex_unlock(&p->mu);
 }
 
 int dcem_mqtt_stats_json(void *state, char *buf, size_t size) {
@@ -1502,6 +1658,10 @@ static void mqtt_close(void *state) {
                 p->outstanding = c->next;
                 free(c);
         }
+        for (unsigned i = 0; i < p->n; i++) /* only when the eventfd never existed */
+                free(p->ring[(p->head + i) % EV_RING].data);
+        for (size_t i = 0; i < p->nsubs; i++)
+                free(p->subs[i].topic);
         dcem_spool_close(p->spool);
         pthread_mutex_destroy(&p->mu);
         free(p->rbuf);
@@ -1536,6 +1696,9 @@ static size_t mqtt_counters(void *state, dcem_counter *ret, size_t max) {
                 { "spool_dropped_bytes", (double)st.spool_dropped_bytes, DCEM_KIND_COUNTER },
                 { "spool_truncated_bytes", (double)st.spool_truncated_bytes, DCEM_KIND_COUNTER },
                 { "refused", (double)st.refused, DCEM_KIND_COUNTER },
+                { "sub_received", (double)st.sub_received, DCEM_KIND_COUNTER },
+                { "sub_dropped", (double)st.sub_dropped, DCEM_KIND_COUNTER },
+                { "sub_failures", (double)st.sub_failures, DCEM_KIND_COUNTER },
         };
         size_t n = sizeof all / sizeof all[0];
         if (n > max)
@@ -1559,6 +1722,35 @@ static int mqtt_publish_record(void *state, const char *stream, const char *json
         return -EINVAL;
 }
 
+/* The seam's subscribe op: topic is an MQTT filter of 1..DCEM_MQTT_TOPIC_MAX-1
+ * bytes ('+' and '#' as whole levels, '#' last). Subscribed at once when
+ * connected, and after every connection. */
+static int mqtt_subscribe(void *state, const char *topic,
+                          void (*cb)(void *ud, const char *topic, const void *payload, size_t len), void *ud) {
+        mqtt_pub *p = state;
+        size_t n = topic ? strnlen(topic, DCEM_MQTT_TOPIC_MAX) : 0;
+        if (!p || !cb || n == 0 || n >= DCEM_MQTT_TOPIC_MAX)
+                return -EINVAL;
+        for (size_t i = 0; i < n; i++) {
+                bool level_start = i == 0 || topic[i - 1] == '/';
+                bool level_end = i + 1 == n || topic[i + 1] == '/';
+                if ((topic[i] == '+' && !(level_start && level_end)) ||
+                    (topic[i] == '#' && !(level_start && i + 1 == n)))
+                        return -EINVAL;
+        }
+        if (p->nsubs == SUBS_MAX)
+                return -E2BIG;
+        char *t = strdup(topic);
+        if (!t)
+                return -ENOMEM;
+        mqtt_sub *s = &p->subs[p->nsubs];
+        *s = (mqtt_sub){ .topic = t, .ctx = { .p = p, .idx = (unsigned)p->nsubs }, .cb = cb, .ud = ud };
+        p->nsubs++;
+        if (p->state == ST_CONNECTED && p->client_ok)
+                subscribe_one(p, p->nsubs - 1);
+        return 0;
+}
+
 const dcem_publisher_ops dcem_mqtt_publisher = {
         .name = "mqtt",
         .schema = &mqtt_schema,
@@ -1569,4 +1761,5 @@ const dcem_publisher_ops dcem_mqtt_publisher = {
         .counters = mqtt_counters,
         .flush = mqtt_flush,
         .close = mqtt_close,
+        .subscribe = mqtt_subscribe,
 };

@@ -63,7 +63,6 @@ typedef struct tcp {
         dcem_loop *loop;
         struct addrinfo *ai;
         mb_transport_opts o;
-        tconn conns[TCP_MAX_CONNS];
         unsigned nconns;
         treq *head, *tail;
         treq *ctail;     /* last continuation: they form the queue's prefix */
@@ -73,6 +72,7 @@ typedef struct tcp {
         uint64_t dispatch_timer;
         unsigned depth;  /* > 0 while calling back */
         bool dead;       /* freed during a callback: free when unwound */
+        tconn conns[];   /* nconns = max_connections slots, allocated with the struct */
 } tcp;
 
 static void dispatch(tcp *t);
@@ -552,7 +552,11 @@ int mb_tcp_new(dcem_loop *loop, const mb_addr *a, const mb_transport_opts *o, vo
                 snprintf(errbuf, errlen, "cannot resolve %s: %s", a->host, gai_strerror(r));
                 return -EHOSTUNREACH;
         }
-        tcp *t = calloc(1, sizeof *t);
+        unsigned nconns = o->max_connections == 0 ? 1 : o->max_connections > TCP_MAX_CONNS ? TCP_MAX_CONNS
+                                                                                          : o->max_connections;
+        /* Only the slots the cap allows: 2,000 meters with one connection each
+         * must not carry 64 slots (19 KB) apiece. */
+        tcp *t = calloc(1, sizeof *t + nconns * sizeof(tconn));
         if (!t) {
                 freeaddrinfo(ai);
                 snprintf(errbuf, errlen, "out of memory");
@@ -561,10 +565,7 @@ int mb_tcp_new(dcem_loop *loop, const mb_addr *a, const mb_transport_opts *o, vo
         t->loop = loop;
         t->ai = ai;
         t->o = *o;
-        if (t->o.max_connections < 1)
-                t->o.max_connections = 1;
-        if (t->o.max_connections > TCP_MAX_CONNS)
-                t->o.max_connections = TCP_MAX_CONNS;
+        t->o.max_connections = nconns;
         if (t->o.queue_cap < 1)
                 t->o.queue_cap = 1024;
         if (t->o.connect_timeout_ns <= 0)

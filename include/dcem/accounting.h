@@ -185,6 +185,11 @@ typedef struct dcem_acct_sums {
         double cert_kwh;           /* certificates applied from the ledger */
         bool instruments_final;    /* false: month not closed, kWh contracts provisional, certificates not yet applied */
         unsigned months_with_data; /* multi-month windows: months with intervals (annual needs 12 consecutive) */
+        /* Real-time view only (0 in every other window): per account, the part
+         * of the window its readings cover (the longest of its devices'); a
+         * mean load is kwh[] over this, not over the whole window, which the
+         * readings of a starting agent or a silent meter do not fill. */
+        int64_t rt_covered_ns[_DCEM_ACC_MAX];
 } dcem_acct_sums;
 
 /* E_DC per METRICS.md rule 5: grid import + green supply + on-site generation - export. */

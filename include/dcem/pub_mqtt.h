@@ -53,6 +53,9 @@ typedef struct dcem_mqtt_stats {
         uint64_t spool_truncated_bytes; /* cut at recovery (torn last record) */
         uint64_t replayed;         /* backlog-lane messages acknowledged (since start) */
         double replay_rate;        /* backlog-lane messages acknowledged per second, last 2 s */
+        uint64_t sub_received;     /* messages of subscriptions handed to their callbacks */
+        uint64_t sub_dropped;      /* ... dropped: over 64 KiB, no memory, or the event ring full */
+        uint64_t sub_failures;     /* subscriptions refused by the broker or not sent */
 } dcem_mqtt_stats;
 
 /* The publisher's counters. state is what dcem_mqtt_publisher.init returned. */

@@ -55,6 +55,16 @@ typedef struct dcem_publisher_ops {
         /* Push out what is buffered (shutdown, drain). 0, -EAGAIN (not yet), -errno. */
         int (*flush)(void *state);
         void (*close)(void *state); /* accepts NULL */
+        /* Optional: receive the messages of a topic (filter) of the
+         * publisher's broker, e.g. a live carbon intensity feed. The
+         * subscription is renewed at every (re)connection and lasts until
+         * close. cb runs on the loop's thread (never on a client library's
+         * own thread), once per message, with the topic and the payload
+         * (borrowed for the call; payload not NUL-terminated). topic is
+         * copied. 0, -EINVAL (bad topic), -E2BIG (too many), -ENOMEM. NULL =
+         * the publisher has no broker to subscribe to. */
+        int (*subscribe)(void *state, const char *topic,
+                         void (*cb)(void *ud, const char *topic, const void *payload, size_t len), void *ud);
 } dcem_publisher_ops;
 
 /* Built-in publishers (agent/publishers.c). */

@@ -478,8 +478,44 @@ static void test_realtime_window(void **st) {
         assert_int_equal(dcem_acct_window(a, DCEM_WIN_REALTIME, T0 + 850 * NS, &rt), 0);
         assert_int_equal(rt.end_ns, T0 + 600 * NS);
         near(rt.kwh[DCEM_ACC_IT3], 80.0 * 200 / 3600, 1e-9);
+        /* ... over the 200 s its readings cover (mean load 80 kW), the grid over 300 s */
+        assert_int_equal(rt.rt_covered_ns[DCEM_ACC_IT3], 200 * NS);
+        assert_int_equal(rt.rt_covered_ns[DCEM_ACC_GRID_IMPORT], 300 * NS);
+        assert_int_equal(rt.rt_covered_ns[DCEM_ACC_COOLING], 0);
         near(dcem_acct_sums_completeness(&rt), (30.0 + 20) / 60, 1e-12); /* grid 30 of 30, IT 20 of 30 */
         assert_int_equal(dcem_acct_window(a, DCEM_WIN_REALTIME, T0 + 2000 * NS, &rt), -ENOENT);
+        dcem_acct_free(a);
+        free(r);
+}
+
+/* The ring sized to the poll interval holds what the view needs: with 5 s
+ * polls and a 5-minute window, a meter silent for 290 s sets the window's end
+ * while the other one read on, so that one must keep 590 s of readings. A
+ * reading with both counters is one point, taken once. */
+static void test_realtime_ring_size(void **st) {
+        (void)st;
+        rec *r = calloc(1, sizeof(*r));
+        dcem_acct *a = mk(r, 60, NULL);
+        add(a, "grid", DCEM_ROLE_GRID_IMPORT, 0, 0, 5);
+        add(a, "it", DCEM_ROLE_IT, 2, 0, 5);
+        const int n = 259; /* readings at 0..1290 s */
+        for (int k = 0; k < n; k++) {
+                int64_t t = T0 + k * 5 * NS;
+                feed(a, "grid", "energy_kwh", 90.0 * k * 5 / 3600, t);        /* 90 kW */
+                feed(a, "grid", "energy_export_kwh", 9.0 * k * 5 / 3600, t); /* 9 kW */
+                if (k <= 200)
+                        feed(a, "it", "energy_kwh", 60.0 * k * 5 / 3600, t); /* 60 kW, silent after 1000 s */
+        }
+        dcem_acct_sums rt;
+        assert_int_equal(dcem_acct_window(a, DCEM_WIN_REALTIME, T0 + 1290 * NS, &rt), 0);
+        assert_int_equal(rt.end_ns, T0 + 1000 * NS);
+        near(rt.kwh[DCEM_ACC_GRID_IMPORT], 90.0 * 300 / 3600, 1e-9);
+        near(rt.kwh[DCEM_ACC_EXPORT], 9.0 * 300 / 3600, 1e-9);
+        near(rt.kwh[DCEM_ACC_IT2], 60.0 * 300 / 3600, 1e-9);
+        assert_int_equal(rt.rt_covered_ns[DCEM_ACC_GRID_IMPORT], 300 * NS);
+        assert_int_equal(rt.rt_covered_ns[DCEM_ACC_EXPORT], 300 * NS);
+        near(rt.readings_taken, 60 + 60, 1e-12); /* grid's two counters: one reading each time */
+        near(dcem_acct_sums_completeness(&rt), 1, 1e-12);
         dcem_acct_free(a);
         free(r);
 }
@@ -799,6 +835,7 @@ int main(void) {
                 cmocka_unit_test(test_close_and_late),
                 cmocka_unit_test(test_all_late_and_gap),
                 cmocka_unit_test(test_realtime_window),
+                cmocka_unit_test(test_realtime_ring_size),
                 cmocka_unit_test(test_ratio_of_sums_engine),
                 cmocka_unit_test(test_month_close_instruments),
                 cmocka_unit_test(test_annual_through_engine),

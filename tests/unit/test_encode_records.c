@@ -495,6 +495,53 @@ static void test_live_intensity(void **st) {
         free(txt);
 }
 
+/* The first seconds of a run: the real-time window is 300 s but readings
+ * cover only 29 s of it (1 s polls, readings at 0..29 s, the first a
+ * baseline). Loads and carbon rates are the kWh over the covered time, not
+ * over the whole window (which made a 150 kW site climb 0, 14.5, ... kW),
+ * and completeness still says how little of the window was read. */
+static void test_metrics_partial_window(void **st) {
+        (void)st;
+        dcem_acct *a = NULL;
+        assert_int_equal(dcem_acct_new(&conf, NULL, &a), 0);
+        dcem_acct_device g = { .name = "utility-a", .role = DCEM_ROLE_GRID_IMPORT, .poll_interval_ns = NS };
+        dcem_acct_device it = { .name = "pdu-1", .role = DCEM_ROLE_IT, .pue_category = 2, .poll_interval_ns = NS };
+        assert_int_equal(dcem_acct_add_device(a, &g), 0);
+        assert_int_equal(dcem_acct_add_device(a, &it), 0);
+        const double kw_grid = 150, kw_it = 100;
+        const int n = 30;
+        for (int k = 0; k < n; k++) {
+                int64_t t = T0 + k * NS;
+                assert_int_equal(dcem_acct_feed(a, "utility-a", "energy_kwh", 500 + kw_grid * k / 3600.0, "kWh", t,
+                                                DCEM_Q_GOOD), 0);
+                assert_int_equal(dcem_acct_feed(a, "pdu-1", "energy_kwh", 70 + kw_it * k / 3600.0, "kWh", t,
+                                                DCEM_Q_GOOD), 0);
+        }
+        dcem_acct_sums rt;
+        int64_t now = T0 + (n - 1) * NS;
+        assert_int_equal(dcem_acct_window(a, DCEM_WIN_REALTIME, now, &rt), 0);
+        int64_t covered = (int64_t)(n - 2) * NS; /* first delta ends at 1 s, last at n-1 s */
+        assert_int_equal(rt.rt_covered_ns[DCEM_ACC_GRID_IMPORT], covered);
+        assert_int_equal(rt.rt_covered_ns[DCEM_ACC_IT2], covered);
+        assert_int_equal(rt.end_ns - rt.start_ns, 300 * NS);
+        char *txt = NULL;
+        size_t len;
+        assert_int_equal(dcem_rec_metrics(&env, now, &rt, NULL, NULL, &txt, &len), 0);
+        json_t *o = parse(txt, len);
+        json_t *load = json_object_get(o, "load");
+        assert_true(fabs(num(json_object_get(load, "grid_import"), "v") - kw_grid) < 1e-6);
+        assert_true(fabs(num(json_object_get(load, "facility"), "v") - kw_grid) < 1e-6);
+        assert_true(fabs(num(json_object_get(load, "it_cat2"), "v") - kw_it) < 1e-6);
+        assert_true(fabs(num(json_object_get(load, "cooling"), "v")) < 1e-12); /* nobody reads it: 0 kW */
+        json_t *cr = json_object_get(o, "carbon_rate");
+        assert_true(fabs(num(json_array_get(cr, 0), "value") - kw_grid * conf.carbon.grid_factor) < 1e-6);
+        /* completeness: per device n - 1 readings taken (1..n-1 s) of 300 expected */
+        assert_true(fabs(num(o, "completeness") - (double)(n - 1) / 300) < 1e-12);
+        json_decref(o);
+        free(txt);
+        dcem_acct_free(a);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_live_intensity),
@@ -502,6 +549,7 @@ int main(void) {
                 cmocka_unit_test(test_interval_members), cmocka_unit_test(test_interval_figures),
                 cmocka_unit_test(test_metering_fault),   cmocka_unit_test(test_nan),
                 cmocka_unit_test(test_window_records),   cmocka_unit_test(test_metrics),
+                cmocka_unit_test(test_metrics_partial_window),
                 cmocka_unit_test(test_figure_accounts),
         };
         return cmocka_run_group_tests(tests, setup, NULL);
