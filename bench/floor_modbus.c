@@ -18,6 +18,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <time.h>
+#include "bench_clock.h"
 
 #define MAX_UNITS 247
 
@@ -36,20 +37,6 @@ static int parse_int(const char *s, long lo, long hi, long *ret)
         return 0;
 }
 
-static double now_s(void)
-{
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static double cpu_s(void)
-{
-        struct rusage ru;
-        getrusage(RUSAGE_SELF, &ru);
-        return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 + (double)ru.ru_stime.tv_sec +
-               (double)ru.ru_stime.tv_usec / 1e6;
-}
 
 int main(int argc, char **argv)
 {

@@ -19,24 +19,11 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <time.h>
+#include "bench_clock.h"
 
 #define MAX_PORTS 64
 #define MAX_OIDS 16
 
-static double now_s(void)
-{
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static double cpu_s(void)
-{
-        struct rusage ru;
-        getrusage(RUSAGE_SELF, &ru);
-        return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 + (double)ru.ru_stime.tv_sec +
-               (double)ru.ru_stime.tv_usec / 1e6;
-}
 
 /* One GET of oids[0..n) on ss; 0 if every varbind came back with a value. */
 static int get(netsnmp_session *ss, oid (*oids)[MAX_OID_LEN], const size_t *lens, int n)

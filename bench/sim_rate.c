@@ -49,24 +49,11 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
+#include "bench_clock.h"
 
 #define MAX_TARGETS 4096
 #define MAX_CONNS 4096
 
-static double now_s(void)
-{
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static double cpu_s(void)
-{
-        struct rusage ru;
-        getrusage(RUSAGE_SELF, &ru);
-        return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 + (double)ru.ru_stime.tv_sec +
-               (double)ru.ru_stime.tv_usec / 1e6;
-}
 
 /* A decimal integer in [lo, hi] into *ret; -EINVAL if s is not one. */
 static int parse_int(const char *s, long lo, long hi, long *ret)
