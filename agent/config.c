@@ -51,24 +51,20 @@ static char enabled_marker;
 static void __attribute__((format(printf, 4, 5))) cerr(dcem_diag *diag, const dcem_node *n, const char *path,
                                                           const char *fmt, ...)
 {
-        char msg[768];
         va_list ap;
         va_start(ap, fmt);
-        vsnprintf(msg, sizeof(msg), fmt, ap);
+        dcem_diag_vadd_path(diag, n ? n->file : NULL, n ? n->line : 0, n ? n->col : 0, path, fmt, ap);
         va_end(ap);
-        dcem_diag_add(diag, n ? n->file : NULL, n ? n->line : 0, n ? n->col : 0, "%s: %s", path, msg);
 }
 
 /* Same, at the position of n's key. */
 static void __attribute__((format(printf, 4, 5))) cerr_key(dcem_diag *diag, const dcem_node *n, const char *path,
                                                               const char *fmt, ...)
 {
-        char msg[768];
         va_list ap;
         va_start(ap, fmt);
-        vsnprintf(msg, sizeof(msg), fmt, ap);
+        dcem_diag_vadd_path(diag, n->file, n->key_line, n->key_col, path, fmt, ap);
         va_end(ap);
-        dcem_diag_add(diag, n->file, n->key_line, n->key_col, "%s: %s", path, msg);
 }
 
 /* Make *p (a malloc'd path) relative to the directory of file. 0 or -ENOMEM. */

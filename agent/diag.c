@@ -70,6 +70,17 @@ void dcem_diag_add(dcem_diag *d, const char *file, unsigned line, unsigned col, 
 }
 
 /* Every error seen: kept plus dropped. d NULL counts as 0. */
+void dcem_diag_vadd_path(dcem_diag *d, const char *file, unsigned line, unsigned col, const char *path,
+                         const char *fmt, va_list ap)
+{
+        char msg[768];
+        vsnprintf(msg, sizeof(msg), fmt, ap);
+        if (path && *path)
+                dcem_diag_add(d, file, line, col, "%s: %s", path, msg);
+        else
+                dcem_diag_add(d, file, line, col, "%s", msg);
+}
+
 size_t dcem_diag_count(const dcem_diag *d)
 {
         return d ? d->n + d->dropped : 0;

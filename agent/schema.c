@@ -534,16 +534,11 @@ typedef struct ctx {
 static void __attribute__((format(printf, 4, 5))) err(ctx *c, const dcem_node *n, const char *path,
                                                          const char *fmt, ...)
 {
-        char msg[768];
         va_list ap;
         va_start(ap, fmt);
-        vsnprintf(msg, sizeof(msg), fmt, ap);
+        dcem_diag_vadd_path(c->diag, n ? n->file : NULL, n ? n->line : 0, n ? n->col : 0, path, fmt, ap);
         va_end(ap);
         c->errors++;
-        if (path && *path)
-                dcem_diag_add(c->diag, n ? n->file : NULL, n ? n->line : 0, n ? n->col : 0, "%s: %s", path, msg);
-        else
-                dcem_diag_add(c->diag, n ? n->file : NULL, n ? n->line : 0, n ? n->col : 0, "%s", msg);
 }
 
 static void path_join(char *buf, size_t size, const char *path, const char *key)

@@ -7,6 +7,7 @@
 #ifndef DCEM_DIAG_H
 #define DCEM_DIAG_H
 
+#include <stdarg.h>
 #include <stddef.h>
 
 #define DCEM_DIAG_MAX 200
@@ -20,6 +21,10 @@ typedef struct dcem_diag {
 /* Append "file:line:col: message". line/col are 1-based; 0 omits them. */
 void dcem_diag_add(dcem_diag *d, const char *file, unsigned line, unsigned col, const char *fmt, ...)
         __attribute__((format(printf, 5, 6)));
+/* The same with a key path in front of the message ("file:l:c: path: msg");
+ * path NULL or "" omits it. For the validators' own printf-style helpers. */
+void dcem_diag_vadd_path(dcem_diag *d, const char *file, unsigned line, unsigned col, const char *path,
+                         const char *fmt, va_list ap) __attribute__((format(printf, 6, 0)));
 size_t dcem_diag_count(const dcem_diag *d); /* n + dropped */
 void dcem_diag_clear(dcem_diag *d);          /* frees the messages; d stays usable */
 
