@@ -21,6 +21,26 @@ import os
 
 import yaml
 
+# ---- Workload variants, set once by bench/run through configure() ----
+# MODBUS_MAP: "bench14" (the 14-point map of issue 8, the default) or "full"
+# (each meter's full catalog map, issue 4's "realistic meter map").
+# SNMP_OUTLETS: 0 (6 scalar OIDs per agent, the default) or K > 0 (also the
+# PDU's per-outlet table of K rows: issue 5's walk workload).
+MODBUS_MAP = "bench14"
+SNMP_OUTLETS = 0
+
+
+def configure(modbus_map="bench14", snmp_outlets=0):
+    """Select the workload variant; bench/run calls this before writing configs."""
+    global MODBUS_MAP, SNMP_OUTLETS
+    if modbus_map not in ("bench14", "full"):
+        raise ValueError("modbus_map: bench14 or full")
+    if not 0 <= int(snmp_outlets) <= 96:
+        raise ValueError("snmp_outlets: 0..96")
+    MODBUS_MAP = modbus_map
+    SNMP_OUTLETS = int(snmp_outlets)
+
+
 # ---- Modbus: (point name, register, type, unit, kind) per simulator profile ----
 # function: SDM630 input registers, the others holding registers.
 _SDM630 = [
