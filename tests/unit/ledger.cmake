@@ -1,0 +1,3 @@
+# The certification ledger (METRICS.md rule 9): hash chain, signatures, tamper detection.
+dcem_unit_test(test_ledger SOURCES tests/unit/test_ledger.c agent/ledger.c
+  LIBS PkgConfig::JANSSON OpenSSL::Crypto LABELS accounting)
