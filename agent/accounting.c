@@ -64,6 +64,9 @@ void dcem_acct_conf_defaults(dcem_acct_conf *c) {
         c->carbon.residual_source = (char *)DCEM_CN_RESIDUAL_SOURCE;
         c->carbon.gas = (char *)"CO2";
         c->live_intensity.max_age_ns = 15 * 60 * DCEM_NS_PER_S;
+        c->ledger.enabled = true;
+        c->ledger.sign_every = 1;
+        c->ledger.fsync = true;
 }
 
 static int64_t floor_div(int64_t a, int64_t b) {
@@ -148,6 +151,9 @@ void dcem_acct_free(dcem_acct *a) {
                 free(a->devs[i].rt);
         free(a->devs);
         free(a->index);
+        free(a->src);
+        free(a->src_scratch);
+        free(a->src_newest);
         dcem_cert_ledger_free(&a->ledger);
         free(a);
 }
@@ -269,15 +275,58 @@ static void unit_key(const char *device, const char *point, char buf[static DCEM
         }
 }
 
+/* 1-based index of the compute source named name, or 0. */
+static uint32_t src_find(const dcem_acct *a, const char *name) {
+        for (size_t i = 0; i < a->nsrc; i++)
+                if (strcmp(a->src[i].name, name) == 0)
+                        return (uint32_t)i + 1;
+        return 0;
+}
+
+/* Room for one more compute source. 0 or -ENOMEM. */
+static int src_reserve(dcem_acct *a) {
+        if (a->nsrc < a->capsrc)
+                return 0;
+        size_t nc = a->capsrc ? a->capsrc * 2 : 8;
+        acct_src *ns = realloc(a->src, nc * sizeof(*ns));
+        if (!ns)
+                return -ENOMEM;
+        a->src = ns;
+        double *sc = realloc(a->src_scratch, nc * sizeof(*sc));
+        if (!sc)
+                return -ENOMEM;
+        a->src_scratch = sc;
+        int64_t *nw = realloc(a->src_newest, nc * sizeof(*nw));
+        if (!nw)
+                return -ENOMEM;
+        a->src_newest = nw;
+        a->capsrc = nc;
+        return 0;
+}
+
 int dcem_acct_add_unit(dcem_acct *a, unsigned k, const char *device, const char *point, double scale,
                        int64_t poll_interval_ns) {
-        if (k >= DCEM_ACCT_MAX_UNITS || !device || !device[0] || !point || !point[0] || strchr(device, '#'))
+        if (k >= DCEM_ACCT_MAX_UNITS || !device || !device[0] || strlen(device) >= 2 * DCEM_NAME_MAX || !point ||
+            !point[0] || strchr(device, '#'))
                 return -EINVAL;
+        uint32_t src = src_find(a, device);
+        if (!src && src_reserve(a) < 0)
+                return -ENOMEM;
         char key[DCEM_NAME_MAX];
         unit_key(device, point, key);
         dcem_acct_device d = { .name = key, .role = DCEM_ROLE_NONE, .poll_interval_ns = poll_interval_ns,
                                .source = DCEM_SRC_COUNTER, .unit = k + 1, .unit_scale = scale };
-        return dcem_acct_add_device(a, &d);
+        int r = dcem_acct_add_device(a, &d);
+        if (r < 0)
+                return r;
+        if (!src) {
+                acct_src *x = &a->src[a->nsrc++];
+                snprintf(x->name, sizeof x->name, "%s", device);
+                x->poll_ns = poll_interval_ns;
+                src = (uint32_t)a->nsrc;
+        }
+        a->devs[a->ndev - 1].src = src;
+        return 0;
 }
 
 void acct_start(dcem_acct *a, int64_t t) {
@@ -620,7 +669,7 @@ int dcem_acct_feed(dcem_acct *a, const char *device, const char *point, double v
          * closes a span from a previous reading: a device's first reading (or
          * the first after a dropped baseline) is a baseline, with no energy
          * before it, so the interval it falls in is covered only from there. */
-        bool primary = pt == P_PW || pt == P_IMP || (pt == P_EXP && !d->imp.have);
+        bool primary = pt == P_PW || pt == P_IMP || pt == P_UNIT || (pt == P_EXP && !d->imp.have);
         if (pt == P_UNIT)
                 pt = P_IMP; /* a counter like energy_kwh, into its unit account */
         if (ts >= a->first_ns) {
@@ -700,13 +749,17 @@ static int close_first(dcem_acct *a) {
         dcem_acct_sums s = { .start_ns = a->first_ns, .end_ns = a->first_ns + L, .covered_ns = L, .n_intervals = 1,
                              .it_categories = CATS(a), .instruments_final = false };
         size_t nst = 0;
+        for (size_t i = 0; i < a->nsrc; i++)
+                a->src_scratch[i] = 0;
         for (size_t i = 0; i < a->ndev; i++) {
                 acct_dev *d = &a->devs[i];
                 acct_slot_dev *sd = &sl->dev[i];
-                if (is_unit(d)) { /* an amount of compute: no device stat, no completeness */
+                if (is_unit(d)) { /* an amount of compute: no device stat; its source's readings */
                         s.kwh[d->account] += sd->kwh;
                         s.est_kwh[d->account] += sd->est_kwh;
                         s.events += sd->events;
+                        if (d->src && a->src_scratch[d->src - 1] < sd->taken)
+                                a->src_scratch[d->src - 1] = sd->taken;
                         continue;
                 }
                 double expected = d->account < 0 ? 0 : (double)L / (double)d->spec.poll_interval_ns;
@@ -735,10 +788,24 @@ static int close_first(dcem_acct *a) {
         s.contract_kwh = dcem_contracts_claim(a->conf.green_contracts.items, a->conf.green_contracts.n,
                                               dcem_month_of(s.start_ns), s.kwh[DCEM_ACC_GRID_IMPORT],
                                               dcem_fig_claimable_kwh(&s), false);
+        dcem_acct_src_stat sstack[16], *ss = a->nsrc <= 16 ? sstack : calloc(a->nsrc, sizeof(*ss));
+        size_t nss = 0;
+        for (size_t i = 0; i < a->nsrc; i++) {
+                double expected = (double)L / (double)a->src[i].poll_ns;
+                double taken = a->src_scratch[i] < expected ? a->src_scratch[i] : expected;
+                s.compute_taken += taken;
+                s.compute_expected += expected;
+                if (ss)
+                        ss[nss++] = (dcem_acct_src_stat){ .source = a->src[i].name, .taken = a->src_scratch[i],
+                                                          .expected = expected,
+                                                          .completeness = expected > 0 ? taken / expected : 1 };
+        }
         if (a->hooks.interval) {
-                dcem_acct_interval iv = { .seq = a->seq, .sums = s, .ndev = nst, .dev = st };
+                dcem_acct_interval iv = { .seq = a->seq, .sums = s, .ndev = nst, .dev = st, .nsrc = nss, .src = ss };
                 a->hooks.interval(a->hooks.ud, &iv);
         }
+        if (ss != sstack)
+                free(ss);
         if (st != stack)
                 free(st);
         a->last = s;
@@ -762,7 +829,38 @@ static bool closable(const dcem_acct *a, int64_t end, int64_t now) {
         for (size_t i = 0; i < a->ndev; i++)
                 if (a->devs[i].account >= 0 && !is_unit(&a->devs[i]) && a->devs[i].last_ts_ns < end)
                         return false;
+        /* compute sources: any of a source's counters read past the end */
+        if (a->nsrc == 0)
+                return true;
+        for (size_t i = 0; i < a->nsrc; i++)
+                a->src_newest[i] = INT64_MIN;
+        for (size_t i = 0; i < a->ndev; i++) {
+                const acct_dev *d = &a->devs[i];
+                if (d->src && d->last_ts_ns > a->src_newest[d->src - 1])
+                        a->src_newest[d->src - 1] = d->last_ts_ns;
+        }
+        for (size_t i = 0; i < a->nsrc; i++)
+                if (a->src_newest[i] < end)
+                        return false;
         return true;
+}
+
+int dcem_acct_source_last_ts(const dcem_acct *a, const char *source, int64_t *ret_ts) {
+        int64_t best = INT64_MIN;
+        for (size_t i = 0; i < a->nsrc; i++) {
+                if (strcmp(a->src[i].name, source) != 0)
+                        continue;
+                for (size_t j = 0; j < a->ndev; j++) {
+                        const acct_dev *d = &a->devs[j];
+                        if (d->src == i + 1 && d->imp.have && d->imp.ts_ns > best)
+                                best = d->imp.ts_ns;
+                }
+                if (best == INT64_MIN)
+                        return -ENOENT;
+                *ret_ts = best;
+                return 0;
+        }
+        return -ENOENT;
 }
 
 int dcem_acct_advance(dcem_acct *a, int64_t now) {

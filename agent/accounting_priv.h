@@ -38,6 +38,7 @@ typedef struct acct_dev {
         int64_t last_ts_ns;         /* newest reading used (coverage for closing) */
         uint64_t events;
         acct_rt_point *rt;          /* ring of rt_cap, allocated at the first reading counted (NULL before) */
+        uint32_t src;               /* compute counters: 1 + index of the compute source (a->src) */
         size_t rt_cap, rt_head, rt_n; /* oldest at rt_head */
 } acct_dev;
 
@@ -50,6 +51,12 @@ typedef struct acct_slot_dev {
 typedef struct acct_slot {
         acct_slot_dev *dev; /* ndev */
 } acct_slot;
+
+/* A compute source: a device or remote host whose counters units count. */
+typedef struct acct_src {
+        char name[2 * DCEM_NAME_MAX];
+        int64_t poll_ns;
+} acct_src;
 
 struct dcem_acct {
         dcem_acct_conf conf;
@@ -71,6 +78,10 @@ struct dcem_acct {
         dcem_rollup rollup;
         dcem_cert_ledger ledger;
         uint64_t ev_count[_DCEM_EV_MAX];
+        acct_src *src;              /* compute sources, nsrc */
+        size_t nsrc, capsrc;
+        double *src_scratch;        /* nsrc: taken per source while closing */
+        int64_t *src_newest;        /* nsrc: newest reading per source while checking closability */
 };
 
 /* Open slots up to (and including) the one holding t. 0, -E2BIG, -ENOMEM. */

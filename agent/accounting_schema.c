@@ -22,6 +22,7 @@
 #include <string.h>
 #include <unistd.h>
 #include "dcem/accounting.h"
+#include "compute_remote.h"
 #include "dcem/build_config.h"
 #include "dcem/clock.h"
 
@@ -117,6 +118,24 @@ static const dcem_schema unit_schema = {
         unit_keys, NULL,
 };
 
+static const dcem_schema_key remote_keys[] = {
+        { "topic", DCEM_T_STR, "dcem/+/devices/+", 0, 0, 0, NULL, offsetof(dcem_acct_remote_conf, topic), NULL,
+          "MQTT topic filter the hosts' device messages arrive on (their agents' <prefix>/<site>/devices/<device>); "
+          "a narrower filter (dcem/rack-7/devices/+) spares the facility the other devices' messages." },
+        { "hosts", DCEM_T_STRLIST, NULL, 0, 0, 0, NULL, offsetof(dcem_acct_remote_conf, hosts), NULL,
+          "The hosts whose compute counters are counted, each SITE/DEVICE (the host agent's site and its host "
+          "device's name; at most 1024). Each is a compute source: a host that stops publishing makes the compute "
+          "denominator incomplete." },
+        { "interval", DCEM_T_DURATION, "10s", 0, 0.001, 3600, NULL, offsetof(dcem_acct_remote_conf, interval_ns),
+          NULL, "The hosts' poll interval: expected readings per record interval." },
+        { 0 },
+};
+
+static const dcem_schema remote_schema = {
+        "remote", "Compute counters of other agents' hosts, received over MQTT (the facility agent aggregates them).",
+        sizeof(dcem_acct_remote_conf), remote_keys, NULL,
+};
+
 static const dcem_schema_key compute_keys[] = {
         { "cpu_core_hours", DCEM_T_STR, NULL, 0, 0, 0, NULL, offsetof(dcem_acct_compute_conf, cpu_core_hours), NULL,
           "Source of the CPU core-hour counter for carbon per core-hour (e.g. a host device's name): with no "
@@ -128,6 +147,9 @@ static const dcem_schema_key compute_keys[] = {
           NULL, "Total embodied emissions of the hardware (SCI M); 0 = not included." },
         { "lifetime", DCEM_T_DURATION, "0s", 0, 0, 0, NULL, offsetof(dcem_acct_compute_conf, lifetime_ns), NULL,
           "Lifetime over which embodied emissions are spread (e.g. 1460d)." },
+        { "remote", DCEM_T_MAP, NULL, 0, 0, 0, NULL, offsetof(dcem_acct_compute_conf, remote), &remote_schema,
+          "Hosts of other agents counted into the functional units over MQTT (needs output.mqtt). Units without "
+          "`devices` (and the defaults) count every remote host too; a unit's `devices` may name SITE/DEVICE." },
         { 0 },
 };
 
@@ -586,6 +608,40 @@ static int check(const dcem_schema *s, void *target, const dcem_node *map, dcem_
                                 ERR(n, "compute.units[%zu].name %s is declared twice", i, u[i].name);
                         }
         }
+        const dcem_node *rm = map ? dcem_node_get(dcem_node_get(map, "compute"), "remote") : NULL;
+        const dcem_acct_remote_conf *rc = &c->compute.remote;
+        if (rc->hosts.n > DCEM_ACCT_MAX_REMOTE_HOSTS) {
+                pos(rm, "hosts", &n);
+                ERR(n ? n : map, "compute.remote.hosts: at most %d hosts", DCEM_ACCT_MAX_REMOTE_HOSTS);
+        }
+        const dcem_node *hseq = rm ? dcem_node_get(rm, "hosts") : NULL;
+        for (size_t i = 0; i < rc->hosts.n && i < DCEM_ACCT_MAX_REMOTE_HOSTS; i++) {
+                const char *why = NULL;
+                const dcem_node *item = nth(hseq, i);
+                if (dcem_remote_host_check(rc->hosts.items[i], &why) < 0)
+                        ERR(item ? item : map, "compute.remote.hosts[%zu] \"%s\": %s", i, rc->hosts.items[i], why);
+                for (size_t j = 0; j < i; j++)
+                        if (strcmp(rc->hosts.items[i], rc->hosts.items[j]) == 0)
+                                ERR(item ? item : map, "compute.remote.hosts[%zu] %s is declared twice", i,
+                                    rc->hosts.items[i]);
+        }
+        if (rm && rc->hosts.n == 0)
+                ERR(rm, "compute.remote: hosts is required (the SITE/DEVICE of each host counted)");
+        if (rc->topic) {
+                const char *t = rc->topic;
+                size_t tn = strlen(t);
+                bool ok_t = tn > 0 && tn < 256;
+                for (size_t i = 0; ok_t && i < tn; i++) {
+                        bool ls = i == 0 || t[i - 1] == '/', le = i + 1 == tn || t[i + 1] == '/';
+                        if ((t[i] == '+' && !(ls && le)) || (t[i] == '#' && !(ls && i + 1 == tn)))
+                                ok_t = false;
+                }
+                if (!ok_t) {
+                        pos(rm, "topic", &n);
+                        ERR(n ? n : map, "compute.remote.topic: not an MQTT topic filter ('+' and '#' must be whole "
+                                         "levels, '#' the last; 1..255 bytes)");
+                }
+        }
         if (c->compute.embodied_kgco2 > 0 && c->compute.lifetime_ns <= 0) {
                 const dcem_node *cm = map ? dcem_node_get(map, "compute") : NULL;
                 pos(cm, "lifetime", &n);
@@ -616,6 +672,29 @@ static const dcem_schema live_schema = {
         sizeof(dcem_acct_live_conf), live_keys, NULL,
 };
 
+static const dcem_schema_key ledger_keys[] = {
+        { "enabled", DCEM_T_BOOL, "true", 0, 0, 0, NULL, offsetof(dcem_acct_ledger_conf, enabled), NULL,
+          "Chain every interval record into the ledger (<state_dir>/ledger/ledger-YYYY-MM.jsonl) and publish "
+          "each entry on <prefix>/<site>/ledger." },
+        { "key_file", DCEM_T_STR, NULL, 0, 0, 0, NULL, offsetof(dcem_acct_ledger_conf, key_file), NULL,
+          "Ed25519 private key (PEM) that signs the entries, readable by the agent only (make one with "
+          "`dcem-agent ledger keygen PATH`); relative to the configuration file's directory. Without it the "
+          "entries are chained but not signed." },
+        { "sign_every", DCEM_T_INT, "1", 0, 1, 10000, NULL, offsetof(dcem_acct_ledger_conf, sign_every), NULL,
+          "Sign every Nth entry (a signature covers the whole chain before it; 4 = hourly with 15-minute "
+          "records)." },
+        { "fsync", DCEM_T_BOOL, "true", 0, 0, 0, NULL, offsetof(dcem_acct_ledger_conf, fsync), NULL,
+          "fsync each entry before its record is published." },
+        { 0 },
+};
+
+static const dcem_schema ledger_schema = {
+        "ledger",
+        "The certification ledger (METRICS.md rule 9): interval records hash-chained with SHA-256 and signed with "
+        "an Ed25519 device key (docs/LEDGER.md).",
+        sizeof(dcem_acct_ledger_conf), ledger_keys, NULL,
+};
+
 static const dcem_schema_key accounting_keys[] = {
         { "record_interval", DCEM_T_DURATION, "15m", 0, 1, 3600, NULL, offsetof(dcem_acct_conf, record_interval_ns),
           NULL, "Length of the authoritative interval records on the UTC grid; must divide one hour." },
@@ -641,6 +720,8 @@ static const dcem_schema_key accounting_keys[] = {
           "Targets for status fields." },
         { "live_intensity", DCEM_T_MAP, NULL, 0, 0, 0, NULL, offsetof(dcem_acct_conf, live_intensity), &live_schema,
           "Live carbon intensity (e.g. a marginal MOER) for the real-time view." },
+        { "ledger", DCEM_T_MAP, NULL, 0, 0, 0, NULL, offsetof(dcem_acct_conf, ledger), &ledger_schema,
+          "The signed, hash-chained certification ledger of the interval records." },
         { 0 },
 };
 

@@ -26,7 +26,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include "acct_runtime.h"
+#include "compute_remote.h"
 #include "dcem/clock.h"
+#include "dcem/ledger.h"
 #include "dcem/state.h"
 #include "encode_records.h"
 #include "log.h"
@@ -54,6 +56,7 @@ typedef struct rt_gen {
         uint64_t next_seq;      /* of the engine: next interval's record_seq */
         const char *unit_names[DCEM_ACCT_MAX_UNITS]; /* functional units (borrowed from cfg or static) */
         size_t nunits;
+        dcem_remote *remote;    /* accounting.compute.remote's hosts, or NULL */
 } rt_gen;
 
 struct dcem_acct_rt {
@@ -75,6 +78,7 @@ struct dcem_acct_rt {
         size_t nclosed_months;
         dcem_acct_rt_stats st;
         dcem_ratelimit rl, rl_ev;
+        dcem_ledger *ledger;    /* accounting.ledger, or NULL (disabled, or refused at open: logged) */
 };
 
 /* ---- records waiting for the save ---- */
@@ -113,12 +117,46 @@ static int pend_push(dcem_acct_rt *rt, bool interval, const char *stream, char *
         return 0;
 }
 
+/* Chain an interval record into the ledger and hand its entry over after
+ * the record. A record already chained (handed over again after a crash)
+ * gets its existing entry published again, not a second one. A ledger that
+ * fails never holds the record back: the failure is logged and counted, and
+ * the gap is visible to a verifier as a jump in record_seq. */
+static void ledger_chain(dcem_acct_rt *rt, const rt_rec *r, char **ret_entry, size_t *ret_len) {
+        *ret_entry = NULL;
+        json_t *o = json_loadb(r->json, r->len, 0, NULL);
+        json_t *js = o ? json_object_get(o, "record_seq") : NULL;
+        json_int_t seq = json_is_integer(js) ? json_integer_value(js) : -1;
+        json_decref(o);
+        char err[512] = "";
+        int k = seq >= 0 ? dcem_ledger_append(rt->ledger, r->stream, (uint64_t)seq, r->json, r->len,
+                                             dcem_clock_utc(rt->clock), ret_entry, ret_len, err, sizeof err)
+                        : -EINVAL;
+        if (k == 1)
+                k = dcem_ledger_entry_of(rt->ledger, r->stream, (uint64_t)seq, ret_entry, ret_len);
+        if (k == 0) {
+                rt->st.ledger_entries++;
+                return;
+        }
+        rt->st.ledger_failures++;
+        dcem_log_limited(&rt->rl, dcem_clock_mono(rt->clock), LOG_ERR,
+                         "accounting: ledger: interval record %lld not chained: %s", (long long)seq,
+                         err[0] ? err : strerror(k < 0 ? -k : ENOENT));
+}
+
 /* Hand pend[0..n) to the publishers and remove them. */
 static void pend_hand_over(dcem_acct_rt *rt, size_t n) {
         for (size_t i = 0; i < n; i++) {
                 rt_rec *r = &rt->pend[i];
+                char *entry = NULL;
+                size_t elen = 0;
+                if (r->interval && rt->ledger)
+                        ledger_chain(rt, r, &entry, &elen);
                 if (rt->hooks.record)
                         rt->hooks.record(rt->hooks.ud, r->stream, r->json, r->len);
+                if (entry && rt->hooks.record)
+                        rt->hooks.record(rt->hooks.ud, "ledger", entry, elen);
+                free(entry);
                 if (r->interval)
                         rt->st.intervals++;
                 else
@@ -207,6 +245,7 @@ static void gen_free(rt_gen *g) {
         if (!g)
                 return;
         dcem_acct_free(g->a);
+        dcem_remote_free(g->remote);
         free(g->devs);
         free(g);
 }
@@ -236,11 +275,41 @@ static int unit_add(rt_gen *g, unsigned k, const dcem_device_conf *d, const char
  * or the defaults: cpu_core_hour (cpu_core_seconds / 3600) of the
  * cpu_core_hours device or of every host device, and gpu_hour
  * (gpu_busy_seconds / 3600) of every host device. 0 or -errno (logged). */
+/* Count one functional unit from a remote host ("SITE/DEVICE"), polled at
+ * the hosts' interval. 0 or -errno (logged). */
+static int remote_unit_add(rt_gen *g, unsigned k, const dcem_acct_conf *conf, const char *host, const char *point,
+                           double scale) {
+        int r = dcem_acct_add_unit(g->a, k, host, point, scale, conf->compute.remote.interval_ns);
+        if (r < 0)
+                log_error("accounting: compute unit %s: cannot count %s of remote host %s: %s", g->unit_names[k], point,
+                          host, strerror(-r));
+        return r;
+}
+
+/* Is name one of compute.remote.hosts? */
+static bool is_remote_host(const dcem_acct_conf *conf, const char *name) {
+        const dcem_strlist *h = &conf->compute.remote.hosts;
+        for (size_t i = 0; i < h->n; i++)
+                if (!strcmp(h->items[i], name))
+                        return true;
+        return false;
+}
+
+/* Every remote host into unit k. 0 or -EINVAL. */
+static int remote_all(rt_gen *g, unsigned k, const dcem_acct_conf *conf, const char *point, double scale) {
+        const dcem_strlist *h = &conf->compute.remote.hosts;
+        for (size_t i = 0; i < h->n; i++)
+                if (remote_unit_add(g, k, conf, h->items[i], point, scale) < 0)
+                        return -EINVAL;
+        return 0;
+}
+
 static int units_setup(rt_gen *g, const dcem_config *cfg, const dcem_acct_conf *conf) {
         const dcem_acct_unit_conf *u = conf->compute.units.items;
         size_t n = conf->compute.units.n;
         const dcem_device_conf *d = dcem_config_devices(cfg);
         size_t nd = dcem_config_ndevices(cfg);
+        size_t nremote = conf->compute.remote.hosts.n;
         if (n > DCEM_ACCT_MAX_UNITS) {
                 log_error("accounting: compute.units: at most %d", DCEM_ACCT_MAX_UNITS);
                 return -E2BIG;
@@ -252,10 +321,17 @@ static int units_setup(rt_gen *g, const dcem_config *cfg, const dcem_acct_conf *
                         for (size_t i = 0; i < nd; i++)
                                 if (is_host_device(&d[i]) && unit_add(g, (unsigned)k, &d[i], u[k].point, scale) < 0)
                                         return -EINVAL;
+                        if (remote_all(g, (unsigned)k, conf, u[k].point, scale) < 0)
+                                return -EINVAL;
                         continue;
                 }
                 for (size_t j = 0; j < u[k].devices.n; j++) {
                         const dcem_device_conf *x = find_device(cfg, u[k].devices.items[j]);
+                        if (!x && is_remote_host(conf, u[k].devices.items[j])) {
+                                if (remote_unit_add(g, (unsigned)k, conf, u[k].devices.items[j], u[k].point, scale) < 0)
+                                        return -EINVAL;
+                                continue;
+                        }
                         if (!x) {
                                 log_error("accounting: compute.units[%zu] (%s): no device named %s", k, u[k].name,
                                           u[k].devices.items[j]);
@@ -273,32 +349,42 @@ static int units_setup(rt_gen *g, const dcem_config *cfg, const dcem_acct_conf *
         for (size_t i = 0; i < nd; i++)
                 nhost += is_host_device(&d[i]);
         const dcem_device_conf *cpu_dev = NULL;
+        const char *cpu_remote = NULL;
         if (conf->compute.cpu_core_hours) {
                 cpu_dev = find_device(cfg, conf->compute.cpu_core_hours);
-                if (!cpu_dev) {
+                if (!cpu_dev && is_remote_host(conf, conf->compute.cpu_core_hours))
+                        cpu_remote = conf->compute.cpu_core_hours;
+                if (!cpu_dev && !cpu_remote) {
                         log_error("accounting: compute.cpu_core_hours: no device named %s",
                                   conf->compute.cpu_core_hours);
                         return -EINVAL;
                 }
         }
-        if (!cpu_dev && nhost == 0)
+        if (!cpu_dev && !cpu_remote && nhost == 0 && nremote == 0)
                 return 0;
         g->unit_names[0] = "cpu_core_hour";
         g->nunits = 1;
         if (cpu_dev) {
                 if (unit_add(g, 0, cpu_dev, "cpu_core_seconds", 1.0 / 3600) < 0)
                         return -EINVAL;
+        } else if (cpu_remote) {
+                if (remote_unit_add(g, 0, conf, cpu_remote, "cpu_core_seconds", 1.0 / 3600) < 0)
+                        return -EINVAL;
         } else {
                 for (size_t i = 0; i < nd; i++)
                         if (is_host_device(&d[i]) && unit_add(g, 0, &d[i], "cpu_core_seconds", 1.0 / 3600) < 0)
                                 return -EINVAL;
+                if (remote_all(g, 0, conf, "cpu_core_seconds", 1.0 / 3600) < 0)
+                        return -EINVAL;
         }
-        if (nhost > 0) {
+        if (nhost > 0 || nremote > 0) {
                 g->unit_names[1] = "gpu_hour";
                 g->nunits = 2;
                 for (size_t i = 0; i < nd; i++)
                         if (is_host_device(&d[i]) && unit_add(g, 1, &d[i], "gpu_busy_seconds", 1.0 / 3600) < 0)
                                 return -EINVAL;
+                if (remote_all(g, 1, conf, "gpu_busy_seconds", 1.0 / 3600) < 0)
+                        return -EINVAL;
         }
         return 0;
 }
@@ -354,15 +440,36 @@ static int gen_new(dcem_acct_rt *rt, const dcem_config *cfg, rt_gen **ret) {
                 gen_free(g);
                 return r;
         }
+        if (conf->compute.remote.hosts.n > 0) {
+                size_t bad = 0;
+                r = dcem_remote_new(&conf->compute.remote.hosts, &g->remote, &bad);
+                if (r < 0) {
+                        log_error("accounting: compute.remote.hosts[%zu]: not a valid SITE/DEVICE, or declared twice",
+                                  bad);
+                        gen_free(g);
+                        return r;
+                }
+        }
         const dcem_acct_conf *ec = dcem_acct_config(g->a);
         g->fig = (dcem_fig_params){ .completeness_threshold = ec->completeness_threshold, .carbon = &ec->carbon,
                                     .compute = &ec->compute, .targets = &ec->targets,
                                     .unit_names = g->unit_names, .nunit_names = g->nunits };
         g->env = (dcem_rec_env){ .devices = g->devs, .ndev = g->ndev, .fig = &g->fig,
                                  .record_interval_ns = ec->record_interval_ns,
-                                 .realtime_window_ns = ec->realtime_window_ns, .live = &rt->live };
+                                 .realtime_window_ns = ec->realtime_window_ns, .live = &rt->live,
+                                 .remote = g->remote };
         *ret = g;
         return 0;
+}
+
+/* What the restored state already counted of each remote host: messages
+ * stamped at or before it (a broker redelivering after our restart) are old. */
+static void remote_seed(rt_gen *g) {
+        for (size_t i = 0; g->remote && i < dcem_remote_nhosts(g->remote); i++) {
+                int64_t ts;
+                if (dcem_acct_source_last_ts(g->a, dcem_remote_host_at(g->remote, i)->key, &ts) == 0)
+                        dcem_remote_seed(g->remote, i, ts);
+        }
 }
 
 /* Restore g's state from the state directory. 0 (also: no state, a first
@@ -401,6 +508,7 @@ static int gen_load(dcem_acct_rt *rt, rt_gen *g, dcem_state_info *ret_info, bool
                  info.devices_new, info.open_intervals, info.certificates);
         g->next_seq = info.next_seq;
         *ret_found = true;
+        remote_seed(g);
         if (ret_info)
                 *ret_info = info;
         return 0;
@@ -505,6 +613,52 @@ static void outbox_recover(dcem_acct_rt *rt, bool state_found) {
         json_decref(doc);
 }
 
+/* ---- the ledger ---- */
+
+/* (Re)open accounting.ledger for the current generation: the key file
+ * relative to the configuration file's directory, the files under
+ * <state_dir>/ledger. A ledger that cannot be opened is logged and left off:
+ * the records still flow. */
+static void ledger_open(dcem_acct_rt *rt) {
+        dcem_ledger_close(rt->ledger);
+        rt->ledger = NULL;
+        const dcem_acct_ledger_conf *lc = &dcem_acct_config(rt->g->a)->ledger;
+        if (!lc->enabled)
+                return;
+        const dcem_config *cfg = rt->g->cfg;
+        char dir[4096], key[4096];
+        const char *keyp = lc->key_file;
+        if (snprintf(dir, sizeof dir, "%s/ledger", cfg->state_dir) >= (int)sizeof dir) {
+                log_error("accounting: ledger: state_dir too long");
+                return;
+        }
+        if (keyp && keyp[0] != '/' && cfg->file && strrchr(cfg->file, '/')) {
+                int dl = (int)(strrchr(cfg->file, '/') - cfg->file);
+                if (snprintf(key, sizeof key, "%.*s/%s", dl, cfg->file, keyp) >= (int)sizeof key) {
+                        log_error("accounting: ledger: key_file path too long");
+                        return;
+                }
+                keyp = key;
+        }
+        dcem_ledger_conf c = { .dir = dir, .key_file = keyp, .sign_every = (unsigned)lc->sign_every, .fsync = lc->fsync };
+        bool repaired = false;
+        char err[1024] = "";
+        int r = dcem_ledger_open(&c, cfg->site, &rt->ledger, &repaired, err, sizeof err);
+        if (r < 0) {
+                rt->st.ledger_failures++;
+                log_error("accounting: ledger refused, interval records are published but NOT chained: %s", err);
+                return;
+        }
+        if (repaired)
+                log_warning("accounting: ledger: cut a torn last line in %s (a crash mid-write); the chain goes on from "
+                            "entry %" PRIu64, dir, dcem_ledger_last_seq(rt->ledger));
+        if (!keyp)
+                log_warning("accounting: ledger: no key_file: entries are chained but not signed (make a key with "
+                            "`dcem-agent ledger keygen PATH`)");
+        log_info("accounting: ledger %s: chain at entry %" PRIu64 "%s", dir, dcem_ledger_last_seq(rt->ledger),
+                 keyp ? ", signed" : "");
+}
+
 /* ---- public ---- */
 
 
@@ -528,6 +682,7 @@ int dcem_acct_rt_new(dcem_loop *loop, const dcem_config *cfg, const dcem_acct_rt
                 return r;
         }
         outbox_recover(rt, found);
+        ledger_open(rt);
         *ret = rt;
         return 0;
 }
@@ -683,6 +838,7 @@ int dcem_acct_rt_reload(dcem_acct_rt *rt, const dcem_config *cfg) {
         }
         gen_free(rt->g);
         rt->g = g;
+        ledger_open(rt);
         log_info("accounting: reloaded (%zu devices)", g->ndev);
         if (rt->timer) {
                 dcem_loop_cancel_timer(rt->loop, rt->timer);
@@ -735,6 +891,57 @@ int dcem_acct_rt_live_intensity(dcem_acct_rt *rt, const char *payload, size_t le
         return 0;
 }
 
+const char *dcem_acct_rt_remote_topic(const dcem_acct_rt *rt) {
+        const dcem_acct_remote_conf *c = &dcem_acct_config(rt->g->a)->compute.remote;
+        return rt->g->remote && c->hosts.n > 0 ? c->topic : NULL;
+}
+
+int dcem_acct_rt_remote_message(dcem_acct_rt *rt, const char *topic, const char *payload, size_t len) {
+        dcem_remote *rm = rt->g->remote;
+        if (!rm)
+                return -ENOENT;
+        if (!dcem_remote_topic_wanted(rm, topic))
+                return -ENOENT; /* another device's messages: not even parsed */
+        dcem_remote_msg *m = malloc(sizeof(*m));
+        if (!m)
+                return -ENOMEM;
+        char err[160];
+        int r = dcem_remote_parse(payload, len, m, err, sizeof err);
+        if (r < 0) {
+                dcem_remote_count_invalid(rm);
+                dcem_log_limited(&rt->rl, dcem_clock_mono(rt->clock), LOG_WARNING,
+                                 "accounting: compute.remote: message on %s is not a device message (%s): ignored",
+                                 topic, err);
+                free(m);
+                return r;
+        }
+        size_t h = 0;
+        r = dcem_remote_accept(rm, m, &h);
+        if (r == 0) {
+                const char *key = dcem_remote_host_at(rm, h)->key;
+                for (size_t i = 0; i < m->npoints; i++) {
+                        const dcem_remote_point *p = &m->points[i];
+                        /* only the points a unit counts are taken (energy_kwh of a host is not
+                           the facility's energy: no device of that name is accounted) */
+                        int fr = dcem_acct_feed(rt->g->a, key, p->name, p->value, p->unit, m->ts_ns, p->quality);
+                        if (fr < 0 && fr != -ENOENT) {
+                                rt->st.feed_errors++;
+                                dcem_log_limited(&rt->rl, dcem_clock_mono(rt->clock), LOG_WARNING,
+                                                 "accounting: compute.remote: %s %s refused: %s", key, p->name,
+                                                 strerror(-fr));
+                        }
+                }
+        }
+        free(m);
+        return r;
+}
+
+void dcem_acct_rt_remote_stats(const dcem_acct_rt *rt, dcem_remote_stats *ret) {
+        memset(ret, 0, sizeof(*ret));
+        if (rt->g->remote)
+                dcem_remote_get_stats(rt->g->remote, ret);
+}
+
 const dcem_acct *dcem_acct_rt_engine(const dcem_acct_rt *rt) {
         return rt->g->a;
 }
@@ -749,5 +956,6 @@ void dcem_acct_rt_free(dcem_acct_rt *rt) {
         free(rt->pend);
         free(rt->ev);
         gen_free(rt->g);
+        dcem_ledger_close(rt->ledger);
         free(rt);
 }

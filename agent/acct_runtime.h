@@ -31,7 +31,8 @@
 typedef struct dcem_acct_rt dcem_acct_rt;
 
 typedef struct dcem_acct_rt_hooks {
-        /* A record for the publishers: stream "intervals" or "metrics"; json is
+        /* A record for the publishers: stream "intervals", "metrics" or
+         * "ledger" (the ledger entry of the interval record just before); json is
          * one JSON object (borrowed, NUL-terminated, len bytes). For
          * "intervals" the state that produced it is already saved. */
         void (*record)(void *ud, const char *stream, const char *json, size_t len);
@@ -48,6 +49,8 @@ typedef struct dcem_acct_rt_stats {
         uint64_t clock_steps;
         uint64_t feed_errors;      /* readings refused (unit) */
         uint64_t replayed;         /* outbox records handed over again at start */
+        uint64_t ledger_entries;   /* interval records chained (or re-published) in the ledger */
+        uint64_t ledger_failures;  /* ledger refused at open, or a record not chained */
         uint64_t next_seq;         /* record_seq of the next interval */
 } dcem_acct_rt_stats;
 
@@ -82,6 +85,19 @@ const char *dcem_acct_rt_live_topic(const dcem_acct_rt *rt);
  * -ENOENT (none configured), -EINVAL (not a number in range: logged,
  * rate-limited; the last good value stays). */
 int dcem_acct_rt_live_intensity(dcem_acct_rt *rt, const char *payload, size_t len);
+/* The MQTT topic filter of accounting.compute.remote (to subscribe to), or
+ * NULL when no remote host is declared. */
+const char *dcem_acct_rt_remote_topic(const dcem_acct_rt *rt);
+/* A message from that filter: a declared host's device message has its
+ * compute counters fed into the accounting (agent/compute_remote.c decides
+ * what is new). 0 (counted), -ENOENT (not a declared host's; nothing
+ * configured), -EALREADY (a duplicate), -ESTALE (older than one counted),
+ * -EINVAL (not a device message: logged, rate-limited), -ENOMEM. */
+int dcem_acct_rt_remote_message(dcem_acct_rt *rt, const char *topic, const char *payload, size_t len);
+struct dcem_remote_stats;
+/* Counters of the remote messages (all 0 when none is configured); a reload
+ * starts them again. */
+void dcem_acct_rt_remote_stats(const dcem_acct_rt *rt, struct dcem_remote_stats *ret);
 const dcem_acct *dcem_acct_rt_engine(const dcem_acct_rt *rt);
 void dcem_acct_rt_free(dcem_acct_rt *rt); /* accepts NULL; does not save (kill -9 semantics) */
 

@@ -6,7 +6,10 @@
  * it) -> pump() offers each queue's head to its publisher until it pushes
  * back (-EAGAIN; the publisher calls wake() when it can take more). The drop
  * and failure counters are published every interval as device "_agent", so a
- * consumer sees exactly what was lost and where.
+ * consumer sees exactly what was lost and where; and, at the period the
+ * publishers ask (output.mqtt.self_metrics_interval), the self-metrics
+ * message (dcem/selfmetrics.h: polls per collector type, queues, delivery,
+ * RSS, CPU) as their record stream "agent".
  *
  * Accounting (agent/acct_runtime.c): every batch is also fed to the energy
  * accounting; its records (closed intervals and roll-ups on stream
@@ -22,8 +25,10 @@
 #include "acct_runtime.h"
 #include "agent.h"
 #include "dcem/accounting.h"
+#include "dcem/build_config.h"
 #include "dcem/queue.h"
 #include "dcem/sched.h"
+#include "dcem/selfmetrics.h"
 #include "log.h"
 
 typedef struct pub_slot {
@@ -57,6 +62,8 @@ struct dcem_agent {
         uint64_t retire_timer;
         uint64_t metrics_timer;
         uint64_t metrics_seq;
+        uint64_t selfmetrics_timer; /* <prefix>/<site>/agent (publish_record stream "agent") */
+        int64_t start_mono;
         unsigned once_failed;
         dcem_ratelimit rl_pub;
         dcem_acct_rt *acct; /* NULL with --once */
@@ -263,26 +270,43 @@ static void on_live_intensity(void *ud, const char *topic, const void *payload, 
                 (void)dcem_acct_rt_live_intensity(a->acct, payload, len); /* logs what it ignores */
 }
 
-/* Subscribe g's publishers that can to the live intensity topic, if one is
- * configured (real-time view only). A failure is logged, not fatal. */
-static void generation_subscribe(dcem_agent *a, generation *g) {
-        const char *topic = a->acct ? dcem_acct_rt_live_topic(a->acct) : NULL;
-        if (!topic)
-                return;
+/* A message of accounting.compute.remote's topic filter (other agents'
+ * device messages), on the loop's thread. */
+static void on_remote_compute(void *ud, const char *topic, const void *payload, size_t len) {
+        dcem_agent *a = ud;
+        if (a->acct)
+                (void)dcem_acct_rt_remote_message(a->acct, topic, payload, len); /* counts and logs what it drops */
+}
+
+/* Subscribe g's publishers that can to topic, for what (a config key, in
+ * the messages). A failure is logged, not fatal. */
+static void subscribe_topic(generation *g, const char *topic, const char *what,
+                            void (*cb)(void *ud, const char *topic, const void *payload, size_t len), void *ud) {
         bool any = false;
         for (size_t i = 0; i < g->npubs; i++) {
                 pub_slot *s = &g->pubs[i];
                 if (!s->ops->subscribe)
                         continue;
-                int r = s->ops->subscribe(s->state, topic, on_live_intensity, a);
+                int r = s->ops->subscribe(s->state, topic, cb, ud);
                 if (r < 0)
-                        log_error("output %s: cannot subscribe to %s (accounting.live_intensity): %s", s->ops->name,
-                                  topic, strerror(-r));
+                        log_error("output %s: cannot subscribe to %s (%s): %s", s->ops->name, topic, what,
+                                  strerror(-r));
                 else
                         any = true;
         }
         if (!any)
-                log_warning("accounting.live_intensity: no output can subscribe to %s (configure output.mqtt)", topic);
+                log_warning("%s: no output can subscribe to %s (configure output.mqtt)", what, topic);
+}
+
+/* Subscribe g's publishers to the accounting's topics: the live intensity
+ * (real-time view only) and the remote hosts' compute counters. */
+static void generation_subscribe(dcem_agent *a, generation *g) {
+        const char *topic = a->acct ? dcem_acct_rt_live_topic(a->acct) : NULL;
+        if (topic)
+                subscribe_topic(g, topic, "accounting.live_intensity", on_live_intensity, a);
+        topic = a->acct ? dcem_acct_rt_remote_topic(a->acct) : NULL;
+        if (topic)
+                subscribe_topic(g, topic, "accounting.compute.remote", on_remote_compute, a);
 }
 
 int dcem_agent_new(dcem_loop *loop, dcem_config *cfg, const dcem_agent_opts *opts, dcem_agent **ret) {
@@ -292,6 +316,7 @@ int dcem_agent_new(dcem_loop *loop, dcem_config *cfg, const dcem_agent_opts *opt
                 return -ENOMEM;
         }
         a->loop = loop;
+        a->start_mono = dcem_clock_mono(dcem_loop_clock(loop));
         if (opts)
                 a->opts = *opts;
         a->rl_pub = (dcem_ratelimit)DCEM_RATELIMIT(60 * DCEM_NS_PER_S, 5);
@@ -392,6 +417,102 @@ static void on_metrics_timer(dcem_loop *l, uint64_t id, void *ud) {
         dcem_loop_add_timer(l, next_grid_mono(c, a->g.cfg->interval_ns), on_metrics_timer, a, &a->metrics_timer);
 }
 
+/* The self-metrics period: the shortest any publisher asks (0: none). */
+static int64_t selfmetrics_period(const dcem_agent *a) {
+        int64_t best = 0;
+        for (size_t i = 0; i < a->g.npubs; i++) {
+                const pub_slot *s = &a->g.pubs[i];
+                if (!s->ops->publish_record || !s->ops->self_metrics_interval)
+                        continue;
+                int64_t v = s->ops->self_metrics_interval(s->state);
+                if (v > 0 && (best == 0 || v < best))
+                        best = v;
+        }
+        return best;
+}
+
+#define SELFMETRICS_TYPES_MAX 16 /* distinct collector types reported */
+
+/* Gather the self-metrics (selfmetrics.h) and hand them to every publisher
+ * that wants them (publish_record stream "agent"; the MQTT publisher sends
+ * them ahead of queued device messages). */
+static void on_selfmetrics_timer(dcem_loop *l, uint64_t id, void *ud) {
+        dcem_agent *a = ud;
+        (void)id;
+        a->selfmetrics_timer = 0;
+        const dcem_clock *c = dcem_loop_clock(l);
+        int64_t period = selfmetrics_period(a);
+        if (period <= 0)
+                return;
+        dcem_sm_collector cols[SELFMETRICS_TYPES_MAX];
+        size_t ncols = 0;
+        dcem_selfmetrics m = { .ts_utc_ns = dcem_clock_utc(c), .version = DCEM_VERSION,
+                               .uptime_s = (double)(dcem_clock_mono(c) - a->start_mono) / 1e9,
+                               .devices_configured = a->g.ndev };
+        dcem_device_conf *d = dcem_config_devices(a->g.cfg);
+        for (size_t i = 0; i < a->g.ndev; i++) {
+                dcem_device_stats st;
+                if (dcem_sched_stats(a->g.sched, d[i].name, &st) < 0)
+                        continue;
+                if (st.up)
+                        m.devices_reachable++;
+                const char *type = d[i].collector->name;
+                size_t k = 0;
+                while (k < ncols && strcmp(cols[k].type, type) != 0)
+                        k++;
+                if (k == ncols) {
+                        if (ncols == SELFMETRICS_TYPES_MAX)
+                                continue; /* more collector types than exist today */
+                        cols[ncols++] = (dcem_sm_collector){ .type = type };
+                }
+                cols[k].devices++;
+                cols[k].polls.done += st.ok + st.failed;
+                cols[k].polls.failed += st.failed;
+                cols[k].polls.timeouts += st.timeouts;
+                cols[k].polls.missed += st.missed;
+        }
+        m.collectors = cols;
+        m.ncollectors = ncols;
+        dcem_sm_publisher *pubs = calloc(a->g.npubs ? a->g.npubs : 1, sizeof *pubs);
+        if (pubs) {
+                for (size_t i = 0; i < a->g.npubs; i++) {
+                        pub_slot *s = &a->g.pubs[i];
+                        dcem_sm_publisher *p = &pubs[i];
+                        p->name = s->ops->name;
+                        p->queue_depth = dcem_queue_len(s->q);
+                        p->queue_cap = (uint64_t)a->g.cfg->queue_batches;
+                        p->queue_dropped_batches = dcem_queue_dropped_batches(s->q) + s->carried_dropped_batches;
+                        p->queue_dropped_samples = dcem_queue_dropped_samples(s->q) + s->carried_dropped_samples;
+                        p->publish_failed = s->failed;
+                        p->has_delivery = s->ops->delivery && s->ops->delivery(s->state, &p->delivery) == 0;
+                }
+                m.publishers = pubs;
+                m.npublishers = a->g.npubs;
+        }
+        (void)dcem_selfmetrics_read_process(&m.process); /* unknown memory is published as null */
+        char *json = NULL;
+        size_t len = 0;
+        int r = pubs ? dcem_selfmetrics_json(&m, &json, &len) : -ENOMEM;
+        free(pubs);
+        int64_t now = dcem_clock_mono(c);
+        if (r < 0)
+                dcem_log_limited(&a->rl_pub, now, LOG_ERR, "self-metrics: cannot build the message: %s", strerror(-r));
+        for (size_t i = 0; r == 0 && i < a->g.npubs; i++) {
+                pub_slot *s = &a->g.pubs[i];
+                if (!s->ops->publish_record || !s->ops->self_metrics_interval ||
+                    s->ops->self_metrics_interval(s->state) <= 0)
+                        continue;
+                int q = s->ops->publish_record(s->state, "agent", json, len);
+                if (q < 0) {
+                        s->records_failed++;
+                        dcem_log_limited(&a->rl_pub, now, LOG_ERR, "output %s: could not publish the self-metrics: %s",
+                                         s->ops->name, strerror(-q));
+                }
+        }
+        free(json);
+        dcem_loop_add_timer(l, next_grid_mono(c, period), on_selfmetrics_timer, a, &a->selfmetrics_timer);
+}
+
 int dcem_agent_start(dcem_agent *a) {
         int r = dcem_sched_start(a->g.sched);
         if (r < 0)
@@ -402,6 +523,12 @@ int dcem_agent_start(dcem_agent *a) {
                         return r;
         }
         const dcem_clock *c = dcem_loop_clock(a->loop);
+        int64_t sm = selfmetrics_period(a);
+        if (sm > 0) {
+                r = dcem_loop_add_timer(a->loop, next_grid_mono(c, sm), on_selfmetrics_timer, a, &a->selfmetrics_timer);
+                if (r < 0)
+                        return r;
+        }
         return dcem_loop_add_timer(a->loop, next_grid_mono(c, a->g.cfg->interval_ns), on_metrics_timer, a,
                                    &a->metrics_timer);
 }
@@ -451,6 +578,9 @@ int dcem_agent_reload(dcem_agent *a, dcem_config *cfg) {
                 }
         }
         dcem_loop_cancel_timer(a->loop, a->metrics_timer);
+        if (a->selfmetrics_timer)
+                dcem_loop_cancel_timer(a->loop, a->selfmetrics_timer);
+        a->selfmetrics_timer = 0;
         /* Only one generation retires at a time: a second reload in quick
          * succession cancels what the first left in flight. */
         if (a->retiring.cfg)
@@ -472,6 +602,9 @@ int dcem_agent_drain(dcem_agent *a, int64_t deadline_ns) {
         const dcem_clock *c = dcem_loop_clock(a->loop);
         dcem_sched_stop(a->g.sched);
         dcem_loop_cancel_timer(a->loop, a->metrics_timer);
+        if (a->selfmetrics_timer)
+                dcem_loop_cancel_timer(a->loop, a->selfmetrics_timer);
+        a->selfmetrics_timer = 0;
         int64_t now;
         int ra = 0;
         while ((dcem_sched_in_flight(a->g.sched) > 0 || (a->retiring.cfg && dcem_sched_in_flight(a->retiring.sched) > 0)) &&
@@ -505,6 +638,8 @@ void dcem_agent_free(dcem_agent *a) {
                 return;
         if (a->metrics_timer)
                 dcem_loop_cancel_timer(a->loop, a->metrics_timer);
+        if (a->selfmetrics_timer)
+                dcem_loop_cancel_timer(a->loop, a->selfmetrics_timer);
         if (a->retire_timer)
                 dcem_loop_cancel_timer(a->loop, a->retire_timer);
         dcem_acct_rt_free(a->acct);

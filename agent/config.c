@@ -196,14 +196,28 @@ static int apply_block(const dcem_schema *schema, const char *path, const dcem_n
  * reporting a line of a profile) are prefixed with the block's place in the
  * configuration and its path: "dcem.yaml:9:13: devices[2].modbus:
  * /etc/dcem/profiles/x.yaml:4:7: ...", so each error starts in the file
- * the user gave. On allocation failure a message is left as it was. */
+ * the user gave. Messages in the configuration's own file whose text starts
+ * with the block's key ("modbus.profile: ...": a collector knows only its
+ * block) get the device's place in front of the key ("devices[2].modbus.
+ * profile: ..."). On allocation failure a message is left as it was. */
 static void anchor_foreign(dcem_diag *diag, size_t first, const dcem_node *block, const char *path)
 {
-        size_t flen = strlen(block->file);
+        size_t flen = strlen(block->file), klen = strlen(block->key);
+        size_t plen = strlen(path) >= klen ? strlen(path) - klen : 0; /* "devices[2]." */
         for (size_t i = first; diag && i < diag->n; i++) {
                 char *m = diag->msgs[i], *n;
-                if (strncmp(m, block->file, flen) == 0 && m[flen] == ':')
+                if (strncmp(m, block->file, flen) == 0 && m[flen] == ':') {
+                        char *t = strstr(m + flen, ": ");
+                        if (!t || strncmp(t + 2, block->key, klen) != 0 || !strchr(".:[", t[2 + klen]) ||
+                            t[2 + klen] == '\0')
+                                continue;
+                        t += 2;
+                        if (asprintf(&n, "%.*s%.*s%s", (int)(t - m), m, (int)plen, path, t) < 0)
+                                continue;
+                        free(m);
+                        diag->msgs[i] = n;
                         continue;
+                }
                 if (asprintf(&n, "%s:%u:%u: %s: %s", block->file, block->line, block->col, path, m) < 0)
                         continue;
                 free(m);

@@ -15,6 +15,7 @@
 #include <string.h>
 #include "dcem/clock.h"
 #include "encode_records.h"
+#include "compute_remote.h"
 #include "json.h"
 
 /* A builder that remembers an allocation failure instead of checking every call. */
@@ -216,6 +217,8 @@ static void sums_members(jb *b, json_t *o, const dcem_rec_env *env, const dcem_a
         put(b, e, "dc", jkwh(b, dcem_acct_sums_edc(s), dcem_acct_sums_edc_est(s)));
         put(b, o, "energy", e);
         put(b, o, "compute", compute_json(b, env, s));
+        /* the compute denominator's own completeness (null: no compute source) */
+        put(b, o, "compute_completeness", jnum(dcem_acct_sums_compute_completeness(s)));
         put(b, o, "completeness", jnum(dcem_acct_sums_completeness(s)));
         put(b, o, "readings_taken", jnum(s->readings_taken));
         put(b, o, "readings_expected", jnum(s->readings_expected));
@@ -292,6 +295,17 @@ int dcem_rec_interval(const dcem_rec_env *env, const dcem_acct_interval *iv, con
                 push(&b, devs, x);
         }
         put(&b, o, "devices", devs);
+        json_t *srcs = json_array();
+        for (size_t i = 0; i < iv->nsrc; i++) {
+                const dcem_acct_src_stat *c = &iv->src[i];
+                json_t *x = json_object();
+                put(&b, x, "source", dcem_json_string(c->source));
+                put(&b, x, "readings_taken", jnum(c->taken));
+                put(&b, x, "readings_expected", jnum(c->expected));
+                put(&b, x, "completeness", jnum(c->completeness));
+                push(&b, srcs, x);
+        }
+        put(&b, o, "compute_sources", srcs);
         json_t *evs = json_array();
         for (size_t i = 0; i < nev; i++) {
                 const dcem_rec_event *e = &events[i];
@@ -379,6 +393,8 @@ static double edc_hours(const dcem_acct_sums *s) {
         return (double)c / (double)(3600 * DCEM_NS_PER_S);
 }
 
+static bool edc_unread(const dcem_rec_env *env, const dcem_acct_sums *rt);
+
 /* The live intensity member of the metrics record: the facility's real-time
  * load x the live intensity, labelled realtime and not for accounting. */
 static json_t *live_json(jb *b, const dcem_rec_env *env, int64_t now, const dcem_acct_sums *rt) {
@@ -403,7 +419,7 @@ static json_t *live_json(jb *b, const dcem_rec_env *env, int64_t now, const dcem
                 status = "no_data";
         else if (now - l->received_ns > c->max_age_ns)
                 status = "stale";
-        else if (!rt || rt->end_ns <= rt->start_ns)
+        else if (!rt || rt->end_ns <= rt->start_ns || edc_unread(env, rt))
                 status = "no_data";
         else {
                 kg_h = dcem_acct_sums_edc(rt) / edc_hours(rt) * l->g_per_kwh / 1000.0;
@@ -423,9 +439,111 @@ static json_t *jkw(jb *b, double kwh, double hours, bool est) {
         return o;
 }
 
+/* No reading yet: {"v":null,"u":"kW","q":"no_data"} (never 0 kW). */
+static json_t *jkw_none(jb *b) {
+        json_t *o = json_object();
+        put(b, o, "v", json_null());
+        put(b, o, "u", json_string("kW"));
+        put(b, o, "q", json_string("no_data"));
+        return o;
+}
+
+/* Is account acc metered by a configured device? Such an account with no
+ * reading covering the window (an agent's first tick, a meter silent for the
+ * whole window) has no load yet: null, not 0. An account no device meters is
+ * 0 by definition (e.g. export at a site without an export meter). */
+static bool acc_metered(const dcem_rec_env *env, int acc) {
+        for (size_t i = 0; i < env->ndev; i++) {
+                const dcem_rec_device *d = &env->devices[i];
+                int a;
+                switch (d->role) {
+                case DCEM_ROLE_GRID_IMPORT: a = DCEM_ACC_GRID_IMPORT; break;
+                case DCEM_ROLE_GRID_EXPORT: a = DCEM_ACC_EXPORT; break;
+                case DCEM_ROLE_ONSITE_RENEWABLE: a = DCEM_ACC_ONSITE_RENEWABLE; break;
+                case DCEM_ROLE_GREEN_SUPPLY: a = DCEM_ACC_GREEN_SUPPLY; break;
+                case DCEM_ROLE_IT: a = DCEM_ACC_IT1 + d->pue_category - 1; break;
+                case DCEM_ROLE_COOLING: a = DCEM_ACC_COOLING; break;
+                case DCEM_ROLE_OTHER: a = DCEM_ACC_OTHER; break;
+                default: continue;
+                }
+                if (a == acc)
+                        return true;
+        }
+        return false;
+}
+
+static bool acc_unread(const dcem_rec_env *env, const dcem_acct_sums *rt, int acc) {
+        return rt->rt_covered_ns[acc] <= 0 && acc_metered(env, acc);
+}
+
+/* E_DC has no reading yet: a metered boundary account and none covered. */
+static bool edc_unread(const dcem_rec_env *env, const dcem_acct_sums *rt) {
+        static const int accs[] = { DCEM_ACC_GRID_IMPORT, DCEM_ACC_GREEN_SUPPLY, DCEM_ACC_ONSITE_RENEWABLE,
+                                    DCEM_ACC_EXPORT };
+        bool metered = false;
+        for (size_t i = 0; i < sizeof accs / sizeof accs[0]; i++) {
+                if (rt->rt_covered_ns[accs[i]] > 0)
+                        return false;
+                metered |= acc_metered(env, accs[i]);
+        }
+        return metered;
+}
+
 /* jkw of one account of the real-time view. */
-static json_t *jacc(jb *b, const dcem_acct_sums *rt, int acc) {
+static json_t *jacc(jb *b, const dcem_rec_env *env, const dcem_acct_sums *rt, int acc) {
+        if (acc_unread(env, rt, acc))
+                return jkw_none(b);
         return jkw(b, rt->kwh[acc], acc_hours(rt, acc), rt->est_kwh[acc] > 0);
+}
+
+/* Real-time figures; while any metered account has no reading in the window
+ * (the first ticks), every figure is no_data: a ratio with a missing part
+ * would be a wrong number (E_DC 0 over E_IT: a "PUE" of 0). */
+static json_t *rt_figures_json(jb *b, const dcem_rec_env *env, const dcem_acct_sums *rt) {
+        bool unread = false;
+        for (int acc = 0; acc < DCEM_ACC_ENERGY_MAX; acc++)
+                unread |= acc_unread(env, rt, acc);
+        if (!unread)
+                return figures_json(b, env, rt, DCEM_WIN_REALTIME);
+        dcem_figure figs[DCEM_REC_MAX_FIGURES];
+        size_t n = 0;
+        (void)dcem_figures_all(rt, DCEM_WIN_REALTIME, env->fig, figs, DCEM_REC_MAX_FIGURES, &n);
+        json_t *a = json_array();
+        for (size_t i = 0; i < n; i++) {
+                figs[i].status = DCEM_FIG_NO_DATA;
+                figs[i].value = NAN;
+                figs[i].target_met = figs[i].target_met < 0 ? -1 : 0;
+                push(b, a, figure_json(b, &figs[i]));
+        }
+        return a;
+}
+
+/* The remote hosts' message counters (accounting.compute.remote): per host
+ * the last stamp counted and its accepted / duplicate / out-of-order
+ * messages, and in total the unknown and invalid ones. */
+static json_t *remote_json(jb *b, const dcem_remote *r) {
+        dcem_remote_stats st;
+        dcem_remote_get_stats(r, &st);
+        json_t *o = json_object();
+        put(b, o, "received", json_integer((json_int_t)st.received));
+        put(b, o, "accepted", json_integer((json_int_t)st.accepted));
+        put(b, o, "duplicates", json_integer((json_int_t)st.duplicates));
+        put(b, o, "out_of_order", json_integer((json_int_t)st.out_of_order));
+        put(b, o, "unknown", json_integer((json_int_t)st.unknown));
+        put(b, o, "invalid", json_integer((json_int_t)st.invalid));
+        json_t *hs = json_array();
+        for (size_t i = 0; i < dcem_remote_nhosts(r); i++) {
+                const dcem_remote_host *h = dcem_remote_host_at(r, i);
+                json_t *x = json_object();
+                put(b, x, "host", dcem_json_string(h->key));
+                put(b, x, "last_ts", h->last_ts_ns != INT64_MIN ? jts(h->last_ts_ns) : json_null());
+                put(b, x, "accepted", json_integer((json_int_t)h->accepted));
+                put(b, x, "duplicates", json_integer((json_int_t)h->duplicates));
+                put(b, x, "out_of_order", json_integer((json_int_t)h->out_of_order));
+                push(b, hs, x);
+        }
+        put(b, o, "hosts", hs);
+        return o;
 }
 
 int dcem_rec_metrics(const dcem_rec_env *env, int64_t now, const dcem_acct_sums *rt, const dcem_acct_sums *day,
@@ -448,26 +566,29 @@ int dcem_rec_metrics(const dcem_rec_env *env, int64_t now, const dcem_acct_sums 
                                 continue;
                         char k[16];
                         snprintf(k, sizeof k, "it_cat%d", c);
-                        put(&b, l, k, jacc(&b, rt, DCEM_ACC_IT1 + c - 1)); /* = dcem_acct_sums_it(rt, c) */
+                        put(&b, l, k, jacc(&b, env, rt, DCEM_ACC_IT1 + c - 1)); /* = dcem_acct_sums_it(rt, c) */
                 }
                 put(&b, l, "facility",
-                    jkw(&b, dcem_acct_sums_edc(rt), edc_hours(rt), dcem_acct_sums_edc_est(rt) > 0));
-                put(&b, l, "cooling", jacc(&b, rt, DCEM_ACC_COOLING));
-                put(&b, l, "other", jacc(&b, rt, DCEM_ACC_OTHER));
-                put(&b, l, "grid_import",
-                    jacc(&b, rt, DCEM_ACC_GRID_IMPORT));
-                put(&b, l, "export", jacc(&b, rt, DCEM_ACC_EXPORT));
-                put(&b, l, "onsite_generation",
-                    jacc(&b, rt, DCEM_ACC_ONSITE_RENEWABLE));
-                put(&b, l, "green_supply",
-                    jacc(&b, rt, DCEM_ACC_GREEN_SUPPLY));
+                    edc_unread(env, rt) ? jkw_none(&b)
+                                        : jkw(&b, dcem_acct_sums_edc(rt), edc_hours(rt), dcem_acct_sums_edc_est(rt) > 0));
+                put(&b, l, "cooling", jacc(&b, env, rt, DCEM_ACC_COOLING));
+                put(&b, l, "other", jacc(&b, env, rt, DCEM_ACC_OTHER));
+                put(&b, l, "grid_import", jacc(&b, env, rt, DCEM_ACC_GRID_IMPORT));
+                put(&b, l, "export", jacc(&b, env, rt, DCEM_ACC_EXPORT));
+                put(&b, l, "onsite_generation", jacc(&b, env, rt, DCEM_ACC_ONSITE_RENEWABLE));
+                put(&b, l, "green_supply", jacc(&b, env, rt, DCEM_ACC_GREEN_SUPPLY));
                 put(&b, o, "load", l);
                 /* Carbon rates: the window's kg over its hours, both bases, never merged. */
                 json_t *cr = json_array();
                 double h = acc_hours(rt, DCEM_ACC_GRID_IMPORT); /* carbon is of the grid import */
+                bool grid_unread = acc_unread(env, rt, DCEM_ACC_GRID_IMPORT);
                 for (int market = 0; market <= 1; market++) {
                         dcem_figure f;
                         dcem_fig_carbon(rt, DCEM_WIN_REALTIME, market, env->fig, &f);
+                        if (grid_unread) { /* no grid reading yet: no rate, not 0 kg/h */
+                                f.status = DCEM_FIG_NO_DATA;
+                                f.value = NAN;
+                        }
                         json_t *x = figure_json(&b, &f);
                         json_object_set_new(x, "metric", json_string(market ? "carbon_rate_market" : "carbon_rate_location"));
                         json_object_set_new(x, "value", f.status == DCEM_FIG_OK && h > 0 ? jnum(f.value / h) : json_null());
@@ -475,13 +596,15 @@ int dcem_rec_metrics(const dcem_rec_env *env, int64_t now, const dcem_acct_sums 
                         push(&b, cr, x);
                 }
                 put(&b, o, "carbon_rate", cr);
-                put(&b, o, "figures", figures_json(&b, env, rt, DCEM_WIN_REALTIME));
+                put(&b, o, "figures", rt_figures_json(&b, env, rt));
         } else {
                 put(&b, o, "load", json_null());
                 put(&b, o, "figures", json_array());
         }
         if (env->live && env->live->conf && env->live->conf->topic)
                 put(&b, o, "carbon_rate_live", live_json(&b, env, now, rt));
+        if (env->remote)
+                put(&b, o, "compute_remote", remote_json(&b, env->remote));
         json_t *in = json_object();
         if (day)
                 put(&b, in, "day", figures_json(&b, env, day, DCEM_WIN_DAY));

@@ -59,6 +59,8 @@ typedef struct dcem_rec_env {
         int64_t record_interval_ns;
         int64_t realtime_window_ns;
         const dcem_rec_live *live;   /* may be NULL */
+        const struct dcem_remote *remote; /* accounting.compute.remote's hosts (NULL: none): their
+                                             message counters go into the metrics record */
 } dcem_rec_env;
 
 /* A live intensity message: a JSON number, or an object with a number

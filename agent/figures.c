@@ -403,6 +403,15 @@ void dcem_fig_sci(const dcem_acct_sums *s, dcem_window_kind k, int c, bool x_pue
                 f->embodied = true;
         }
         double r = unit ? amount : eit;
+        /* R of a functional unit is only as complete as its sources' readings:
+         * a host gone silent makes R smaller, so the figure says so */
+        double rc = unit ? dcem_acct_sums_compute_completeness(s) : NAN;
+        if (!isnan(rc) && rc < f->completeness) {
+                f->completeness = rc;
+                if (f->label == DCEM_LABEL_ANNUAL &&
+                    rc < (p && p->completeness_threshold > 0 ? p->completeness_threshold : 0.95))
+                        f->label = DCEM_LABEL_INTERIM;
+        }
         fig_value(f, (e * f->factor + m) * 1000.0, r);
 }
 

@@ -349,6 +349,21 @@ static void jw_num(jw *w, double v) {
                 jw_put(w, ".0", 2);
 }
 
+/* A sample's value: its text as a JSON string for DCEM_KIND_TEXT (repaired
+ * and escaped as any string; read at most DCEM_TEXT_MAX bytes even if the
+ * field lacks its NUL), else its number (null when not finite). */
+static void jw_value(jw *w, const dcem_sample *s) {
+        if (s->kind == DCEM_KIND_TEXT) {
+                char t[DCEM_TEXT_MAX + 1];
+                size_t n = strnlen(s->text, DCEM_TEXT_MAX);
+                memcpy(t, s->text, n);
+                t[n] = '\0';
+                jw_str(w, t);
+                return;
+        }
+        jw_num(w, s->value);
+}
+
 static int jw_result(jw *w) {
         jw_end(w);
         if (w->len >= w->cap)
@@ -371,7 +386,7 @@ int dcem_json_sample_line(const char *site, const dcem_sample *s, char *buf, siz
         jw_lit(&w, ",\"point\":");
         jw_str(&w, s->point);
         jw_lit(&w, ",\"value\":");
-        jw_num(&w, s->value);
+        jw_value(&w, s);
         jw_lit(&w, ",\"unit\":");
         jw_str(&w, s->unit);
         jw_lit(&w, ",\"ts\":\"");
@@ -416,6 +431,8 @@ static void device_message(jw *w, const char *site, long schema, const dcem_batc
         jw_str(w, b->device);
         jw_lit(w, ",\"ts\":\"");
         jw_lit(w, dcem_format_utc(b->ts_ns, ts));
+        jw_lit(w, "\",\"read\":\"");
+        jw_lit(w, dcem_format_utc(b->done_ns, ts));
         jw_lit(w, "\",\"seq\":");
         jw_u64(w, b->seq);
         if (b->status != 0) {
@@ -436,7 +453,7 @@ static void device_message(jw *w, const char *site, long schema, const dcem_batc
                 first = false;
                 jw_str(w, s->point);
                 jw_lit(w, ":{\"v\":");
-                jw_num(w, s->value);
+                jw_value(w, s);
                 jw_lit(w, ",\"u\":");
                 jw_str(w, s->unit);
                 jw_lit(w, ",\"q\":\"");
@@ -491,11 +508,13 @@ int dcem_json_device_message(const char *site, long schema, const dcem_batch *b,
         if (r < 0)
                 return r;
         /* An upper bound: a string byte takes at most 6 bytes (\u00XX), a
-         * number at most 26 ("%.15g" plus ".0"). */
+         * number at most 26 ("%.15g" plus ".0"), a text value at most
+         * DCEM_TEXT_MAX bytes. */
         const char *err = b->status == 0 ? "" : b->error[0] ? b->error : strerror(b->status < 0 ? -b->status : b->status);
-        size_t need = 160 + 6 * (strlen(site ? site : "") + strlen(b->device) + strlen(err));
+        size_t need = 224 + 6 * (strlen(site ? site : "") + strlen(b->device) + strlen(err));
         for (size_t i = 0; i < b->n; i++)
-                need += 64 + 6 * (strlen(b->samples[i].point) + strlen(b->samples[i].unit));
+                need += 64 + 6 * (strlen(b->samples[i].point) + strlen(b->samples[i].unit) +
+                                  (b->samples[i].kind == DCEM_KIND_TEXT ? DCEM_TEXT_MAX : 0));
         char *buf = malloc(need);
         if (!buf)
                 return -ENOMEM;

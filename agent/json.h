@@ -26,7 +26,7 @@ int dcem_json_sample_line(const char *site, const dcem_sample *s, char *buf, siz
 /* One poll as the MQTT device message (docs/MQTT.md), written directly
  * rather than through a jansson tree (it runs once per device-poll):
  * {"schema":S,"site":..,"device":..,"ts":"<slot>","seq":N[,"error":..],
- *  "points":{"<point>":{"v":<number|null>,"u":"<unit>","q":"<quality>"},...}}
+ *  "points":{"<point>":{"v":<number|null|"text">,"u":"<unit>","q":"<quality>"},...}}
  * byte for byte what jansson dumps for that tree with DCEM_JSON_FLAGS
  * (a repeated point name keeps its first position and its last value).
  * "error" is present when b->status != 0: b->error, or strerror(-status).

@@ -545,6 +545,56 @@ fail:
         return r;
 }
 
+/* Find (stream, record_seq) in one file: 0 and the line, -ENOENT, -errno. */
+static int find_in_file(const char *path, const char *stream, uint64_t record_seq, char **ret, size_t *ret_len) {
+        FILE *f = fopen(path, "re");
+        if (!f)
+                return -errno;
+        char *line = NULL;
+        size_t cap = 0;
+        ssize_t n;
+        int r = -ENOENT;
+        while (r == -ENOENT && (n = getline(&line, &cap, f)) > 0) {
+                if (line[n - 1] != '\n')
+                        break;
+                json_t *o = json_loadb(line, (size_t)n - 1, 0, NULL);
+                const char *s = o ? json_string_value(json_object_get(o, "stream")) : NULL;
+                json_int_t rs = o ? json_integer_value(json_object_get(o, "record_seq")) : -1;
+                if (s && strcmp(s, stream) == 0 && rs >= 0 && (uint64_t)rs == record_seq) {
+                        line[n - 1] = '\0';
+                        *ret = line;
+                        if (ret_len)
+                                *ret_len = (size_t)n - 1;
+                        line = NULL;
+                        r = 0;
+                }
+                json_decref(o);
+        }
+        free(line);
+        fclose(f);
+        return r;
+}
+
+int dcem_ledger_entry_of(dcem_ledger *l, const char *stream, uint64_t record_seq, char **ret_entry, size_t *ret_len) {
+        if (!l || !stream || !ret_entry)
+                return -EINVAL;
+        char(*months)[8] = NULL;
+        size_t n = 0;
+        int r = list_months(l->dir, &months, &n);
+        if (r < 0)
+                return r;
+        r = -ENOENT;
+        for (size_t i = n, tried = 0; r == -ENOENT && i-- > 0 && tried < 2; tried++) {
+                char path[4096];
+                if (month_path(l, months[i], path, sizeof path) == 0)
+                        r = find_in_file(path, stream, record_seq, ret_entry, ret_len);
+                if (r < 0 && r != -ENOENT)
+                        break;
+        }
+        free(months);
+        return r;
+}
+
 uint64_t dcem_ledger_last_seq(const dcem_ledger *l) {
         return l ? l->seq : 0;
 }

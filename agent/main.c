@@ -6,7 +6,9 @@
  *   dcem-agent -c FILE --once     poll every device once, print JSON lines: exit 0, or 2 if some failed
  *   dcem-agent --config-doc       print the configuration reference (docs/CONFIG.md)
  *   dcem-agent probe URL          identify a device, print a ready-to-paste device block
+ *   dcem-agent ledger keygen|verify   the certification ledger's key and its verification
  */
+#include <MQTTAsync.h>
 #include <errno.h>
 #include <getopt.h>
 #include <pthread.h>
@@ -24,6 +26,7 @@
 #include "log.h"
 #include "modbus/modbus_probe.h"
 #include "snmp/snmp_probe.h"
+#include "ledger_cli.h"
 
 #define EXIT_CONFIG 1
 #define EXIT_SOME_FAILED 2
@@ -45,6 +48,7 @@ static void usage(FILE *out) {
                 "       dcem-agent probe [--profiles-dir DIR] snmp://HOST[:PORT]?version=2c&community=C\n"
                 "                        (v3: ?version=3&user=U&security_level=authPriv&auth_protocol=SHA-256\n"
                 "                         &auth_password_file=F&priv_protocol=AES-128&priv_password_file=F)\n"
+                "       dcem-agent ledger keygen PATH | ledger verify [--key PUB.pem] FILE...\n"
                 "       dcem-agent --config-doc | --version | --help\n"
                 "\n"
                 "Polls energy meters, PDUs, UPSes and cooling units (Modbus, SNMP), accounts\n"
@@ -169,6 +173,18 @@ static int setup_signals(runtime *rt) {
         return dcem_loop_add_fd(rt->loop, rt->sigfd, DCEM_EV_READ, on_signal, rt);
 }
 
+/* Process-wide library settings, before any library is used:
+ * - paho-mqtt-c does not initialise OpenSSL itself (SSL_library_init, error
+ *   strings, every algorithm): OpenSSL 3 initialises what a TLS connection
+ *   uses on first use, so mqtts:// works the same, and an agent without TLS
+ *   does not touch ~1.3 MB of libcrypto pages (docs/BENCHMARKS.md, memory).
+ *   Must run before the first MQTTAsync call. */
+static void init_libraries(void) {
+        MQTTAsync_init_options io = MQTTAsync_init_options_initializer;
+        io.do_openssl_init = 0;
+        MQTTAsync_global_init(&io);
+}
+
 /* `dcem-agent probe [--profiles-dir DIR] URL`: 0 when the device was
  * identified, 2 when it was reached but not recognised or not reached, 1 for
  * a bad URL or usage. */
@@ -214,6 +230,8 @@ static int probe_main(int argc, char **argv) {
 int main(int argc, char **argv) {
         if (argc >= 2 && strcmp(argv[1], "probe") == 0)
                 return probe_main(argc, argv);
+        if (argc >= 2 && strcmp(argv[1], "ledger") == 0)
+                return dcem_ledger_cli(argc, argv);
         enum { OPT_CHECK = 256, OPT_ONCE, OPT_DOC, OPT_LEVEL };
         static const struct option opts[] = {
                 { "config", required_argument, NULL, 'c' },
@@ -285,6 +303,7 @@ int main(int argc, char **argv) {
         }
         dcem_log_set_level(level_override >= 0 ? level_override : cfg->log_level);
         signal(SIGPIPE, SIG_IGN);
+        init_libraries();
         if (!once && block_signals() < 0) {
                 log_error("cannot block signals");
                 dcem_config_free(cfg);

@@ -77,7 +77,7 @@ typedef struct mqtt_replay_conf {
 } mqtt_replay_conf;
 
 typedef struct mqtt_qos_conf {
-        int64_t devices, intervals, metrics, status, agent;
+        int64_t devices, intervals, metrics, status, agent, ledger;
 } mqtt_qos_conf;
 
 typedef struct mqtt_conf {
@@ -90,6 +90,7 @@ typedef struct mqtt_conf {
         int64_t keepalive_ns;
         bool clean_session;
         int64_t max_inflight;
+        int64_t self_metrics_ns;
         mqtt_qos_conf qos;
         mqtt_tls_conf tls;
         mqtt_spool_conf spool;
@@ -164,6 +165,8 @@ static const dcem_schema_key qos_keys[] = {
           .offset = offsetof(mqtt_qos_conf, status), .doc = "QoS of the site and device status messages." },
         { .name = "agent", .type = DCEM_T_INT, .def = "0", .min = 0, .max = 2,
           .offset = offsetof(mqtt_qos_conf, agent), .doc = "QoS of the agent's self-metrics." },
+        { .name = "ledger", .type = DCEM_T_INT, .def = "1", .min = 0, .max = 2,
+          .offset = offsetof(mqtt_qos_conf, ledger), .doc = "QoS of the certification ledger's entries." },
         { 0 },
 };
 static const dcem_schema qos_schema = { .name = "qos", .doc = "QoS per stream. QoS 0 messages leave the spool "
@@ -262,7 +265,13 @@ static const dcem_schema_key mqtt_keys[] = {
           .doc = "Start a clean session at each connection (the spool, not the session, keeps unsent data)." },
         { .name = "max_inflight", .type = DCEM_T_INT, .def = "20", .min = 1, .max = 1000,
           .offset = offsetof(mqtt_conf, max_inflight),
-          .doc = "Messages sent and not yet acknowledged at once. Above the broker's receive maximum (mosquitto: 20) it only adds latency: paho-mqtt-c 1.3 slows down sharply past about 50." },
+          .doc = "Messages sent and not yet acknowledged at once (lowered to the broker's Receive Maximum "
+                 "with MQTT 5). 20 carries about 20,000 msg/s at QoS 1 to a local mosquitto (docs/BENCHMARKS.md); "
+                 "a larger window only helps over a link with a longer round trip." },
+        { .name = "self_metrics_interval", .type = DCEM_T_DURATION, .def = "10s", .min = 0, .max = 86400,
+          .offset = offsetof(mqtt_conf, self_metrics_ns),
+          .doc = "Period of the agent's self-metrics on <prefix>/<site>/agent (polls per collector, queues, "
+                 "spool, replay, RSS, CPU; docs/MQTT.md). They go out ahead of queued device messages. 0: none." },
         { .name = "qos", .type = DCEM_T_MAP, .sub = &qos_schema, .offset = offsetof(mqtt_conf, qos),
           .doc = "QoS per stream." },
         { .name = "tls", .type = DCEM_T_MAP, .sub = &tls_schema, .offset = offsetof(mqtt_conf, tls),
@@ -316,6 +325,7 @@ struct send_ctx {
         uint64_t id;      /* spool record id */
         uint64_t epoch;   /* connection the send belongs to */
         bool backlog;     /* sent by the backlog lane */
+        bool lane;        /* sent by the self-metrics lane */
         send_ctx *prev, *next; /* outstanding sends (freed at close if paho never answers) */
 };
 
@@ -337,6 +347,23 @@ typedef struct stream_seq {
         char suffix[72];
         uint64_t next;
 } stream_seq;
+
+/* The self-metrics lane ("agent" stream): its messages are spooled like
+ * every message, and a copy of the newest LANE_CAP not yet sent is kept
+ * here and sent ahead of both spool lanes, so overload or a long backlog
+ * never delays them. An entry sent from here is marked in flight (for this
+ * session): the spool lanes skip that record instead of sending it twice;
+ * its acknowledgement acks the spool record as usual. If the session ends
+ * first, the entry is forgotten and the record is replayed in its turn.
+ * A copy pushed out by the cap only loses its priority (counted). */
+#define LANE_CAP 8u
+
+typedef struct lane_msg {
+        uint64_t id;      /* spool record id */
+        uint8_t *rec;     /* the spool record (owned) */
+        size_t len;
+        bool inflight;
+} lane_msg;
 
 struct mqtt_pub {
         dcem_loop *loop;
@@ -366,6 +393,7 @@ struct mqtt_pub {
         uint8_t *rbuf;
         size_t rbuf_size;
         uint64_t inflight, max_inflight;
+        uint64_t window;      /* this session's: max_inflight, or the broker's Receive Maximum if lower */
         uint64_t inflight_backlog, max_backlog_inflight;
         send_ctx *outstanding;
 
@@ -379,6 +407,10 @@ struct mqtt_pub {
 
         stream_seq seqs[DCEM_MQTT_STREAMS_MAX];
         size_t nseqs;
+
+        lane_msg lane[2 * LANE_CAP]; /* oldest first; at most LANE_CAP queued and LANE_CAP in flight */
+        size_t nlane;
+        uint64_t lane_dropped;
 
         int64_t rate_t0;
         uint64_t rate_acked0;
@@ -400,8 +432,19 @@ static dcem_ratelimit rl_connect = DCEM_RATELIMIT(60 * DCEM_NS_PER_S, 3);
 
 /* --- paho threads: only push events --- */
 
+/* Wake the loop. Only the event that finds the ring empty needs to: the
+ * loop reads the eventfd before it drains the ring, and drains it until it
+ * is empty, so an event added to a non-empty ring is always seen. This
+ * saves a system call and a loop wake-up per acknowledgement under load. */
+static void wake_loop(mqtt_pub *p) {
+        uint64_t one = 1;
+        ssize_t w = write(p->efd, &one, sizeof one);
+        (void)w; /* an eventfd write only fails on counter overflow */
+}
+
 static void push_event(mqtt_pub *p, const event *e) {
         pthread_mutex_lock(&p->mu);
+        bool was_empty = p->n == 0;
         if (p->n == EV_RING) {
                 p->overflow = true; /* the loop resets the session: resend all */
         } else {
@@ -409,9 +452,8 @@ static void push_event(mqtt_pub *p, const event *e) {
                 p->n++;
         }
         pthread_mutex_unlock(&p->mu);
-        uint64_t one = 1;
-        ssize_t w = write(p->efd, &one, sizeof one);
-        (void)w; /* an eventfd write only fails on counter overflow */
+        if (was_empty)
+                wake_loop(p);
 }
 
 static void msg_copy(char *dst, size_t size, const char *src) {
@@ -424,9 +466,13 @@ static void on_connect_ok(void *ctx, MQTTAsync_successData *r) {
         event e = { .type = EV_CONNECTED };
         push_event(p, &e);
 }
+/* MQTT 5: the broker's Receive Maximum (CONNACK) goes with the event. */
 static void on_connect_ok5(void *ctx, MQTTAsync_successData5 *r) {
-        (void)r;
-        on_connect_ok(ctx, NULL);
+        mqtt_pub *p = ctx;
+        event e = { .type = EV_CONNECTED };
+        if (r && MQTTProperties_hasProperty(&r->properties, MQTTPROPERTY_CODE_RECEIVE_MAXIMUM))
+                e.code = MQTTProperties_getNumericValue(&r->properties, MQTTPROPERTY_CODE_RECEIVE_MAXIMUM);
+        push_event(p, &e);
 }
 /* MQTT 3.1.1 CONNACK return codes (paho passes them as the failure code). */
 static const char *connack_text(int code) {
@@ -490,7 +536,7 @@ static int on_message(void *ctx, char *topic, int len, MQTTAsync_message *m) {
         MQTTAsync_freeMessage(&m);
         MQTTAsync_free(topic);
         pthread_mutex_lock(&p->mu);
-        bool queued = false;
+        bool queued = false, was_empty = p->n == 0;
         if (d && p->n < EV_RING) {
                 event e = { .type = EV_MESSAGE, .data = d, .len = pl };
                 p->ring[(p->head + p->n) % EV_RING] = e;
@@ -503,9 +549,8 @@ static int on_message(void *ctx, char *topic, int len, MQTTAsync_message *m) {
                 free(d);
                 return 1;
         }
-        uint64_t one = 1;
-        ssize_t w = write(p->efd, &one, sizeof one);
-        (void)w;
+        if (was_empty)
+                wake_loop(p);
         return 1;
 }
 /* A subscription refused or failed: the loop logs it (context: its sub_ctx). */
@@ -600,8 +645,64 @@ static int topic_make(const mqtt_pub *p, char *buf, size_t size, const char *suf
         return n < 0 || (size_t)n >= size ? -E2BIG : n;
 }
 
-/* Encode and append one record. */
-static int spool_put(mqtt_pub *p, const char *topic, const char *payload, size_t plen, int qos, bool retained) {
+/* --- the self-metrics lane --- */
+
+static void lane_remove(mqtt_pub *p, size_t i) {
+        free(p->lane[i].rec);
+        memmove(p->lane + i, p->lane + i + 1, (p->nlane - i - 1) * sizeof *p->lane);
+        p->nlane--;
+}
+
+static ssize_t lane_find(const mqtt_pub *p, uint64_t id) {
+        for (size_t i = 0; i < p->nlane; i++)
+                if (p->lane[i].id == id)
+                        return (ssize_t)i;
+        return -1;
+}
+
+static size_t lane_count(const mqtt_pub *p, bool inflight) {
+        size_t n = 0;
+        for (size_t i = 0; i < p->nlane; i++)
+                n += p->lane[i].inflight == inflight;
+        return n;
+}
+
+/* Take rec (ownership passes) as the newest lane entry; the oldest queued
+ * one loses its place when LANE_CAP are queued. */
+static void lane_push(mqtt_pub *p, uint64_t id, uint8_t *rec, size_t len) {
+        for (size_t i = 0; i < p->nlane;) /* forget what the budget dropped meanwhile */
+                if (!p->lane[i].inflight && dcem_spool_pending(p->spool, p->lane[i].id, p->lane[i].id + 1) == 0)
+                        lane_remove(p, i);
+                else
+                        i++;
+        if (lane_count(p, false) >= LANE_CAP)
+                for (size_t i = 0; i < p->nlane; i++)
+                        if (!p->lane[i].inflight) {
+                                lane_remove(p, i);
+                                p->lane_dropped++;
+                                break;
+                        }
+        if (p->nlane == 2 * LANE_CAP) { /* cannot happen: LANE_CAP in flight at most */
+                free(rec);
+                p->lane_dropped++;
+                return;
+        }
+        p->lane[p->nlane++] = (lane_msg){ .id = id, .rec = rec, .len = len };
+}
+
+/* A session ended: what the lane had in flight is replayed by the spool. */
+static void lane_forget_inflight(mqtt_pub *p) {
+        for (size_t i = 0; i < p->nlane;)
+                if (p->lane[i].inflight)
+                        lane_remove(p, i);
+                else
+                        i++;
+}
+
+/* Encode and append one record. With lane, a copy goes to the self-metrics
+ * lane. 0, -E2BIG (too large: counted as refused), -ENOMEM, -errno of the spool. */
+static int spool_put(mqtt_pub *p, const char *topic, const char *payload, size_t plen, int qos, bool retained,
+                     bool lane) {
         size_t tlen = strlen(topic);
         if (tlen >= DCEM_MQTT_TOPIC_MAX)
                 return -E2BIG;
@@ -621,8 +722,12 @@ static int spool_put(mqtt_pub *p, const char *topic, const char *payload, size_t
         rec[5] = (uint8_t)(tlen >> 8);
         memcpy(rec + 6, topic, tlen);
         memcpy(rec + 6 + tlen, payload, plen);
-        int r = dcem_spool_append(p->spool, rec, len, NULL);
-        free(rec);
+        uint64_t id;
+        int r = dcem_spool_append(p->spool, rec, len, &id);
+        if (r == 0 && lane)
+                lane_push(p, id, rec, len);
+        else
+                free(rec);
         return r;
 }
 
@@ -638,8 +743,19 @@ static void ctx_unlink(mqtt_pub *p, send_ctx *c) {
 static void pump(mqtt_pub *p);
 static double bucket_cap(const mqtt_pub *p);
 
+/* The session's in-flight window: max_inflight, or the broker's Receive
+ * Maximum (MQTT 5 CONNACK; 0: none given) when lower. A quarter of it (at
+ * least one slot) is kept for live data. */
+static void set_window(mqtt_pub *p, uint64_t receive_max) {
+        p->window = p->max_inflight;
+        if (receive_max > 0 && receive_max < p->window)
+                p->window = receive_max;
+        p->max_backlog_inflight = p->window > 1 ? p->window - (p->window + 3) / 4 : 1;
+}
+
 static void session_down(mqtt_pub *p, const char *why) {
         p->epoch++;
+        lane_forget_inflight(p);
         p->inflight = 0;
         p->inflight_backlog = 0;
         p->state = ST_IDLE;
@@ -759,6 +875,7 @@ static void handle_event(mqtt_pub *p, const event *e) {
                 p->epoch++;
                 p->inflight = 0;
                 p->inflight_backlog = 0;
+                set_window(p, e->code > 0 ? (uint64_t)e->code : 0);
                 p->attempt = 0;
                 p->st.connects++;
                 p->connected_utc = dcem_clock_utc(p->clock);
@@ -826,6 +943,11 @@ static void handle_event(mqtt_pub *p, const event *e) {
                         p->inflight--;
                 if (c->epoch == p->epoch && c->backlog && p->inflight_backlog > 0)
                         p->inflight_backlog--;
+                if (c->lane) {
+                        ssize_t i = lane_find(p, c->id);
+                        if (i >= 0 && p->lane[i].inflight)
+                                lane_remove(p, (size_t)i);
+                }
                 ctx_unlink(p, c);
                 free(c);
                 break;
@@ -867,24 +989,32 @@ static void handle_event(mqtt_pub *p, const event *e) {
         }
 }
 
+/* Handle the queued events, taking up to EV_BATCH of them per lock (fewer
+ * lock hand-overs with paho's threads than one per event). */
+#define EV_BATCH 32u
 static void process_ring(mqtt_pub *p) {
         for (;;) {
-                event e;
+                event batch[EV_BATCH];
+                unsigned k = 0;
                 bool overflow;
                 pthread_mutex_lock(&p->mu);
                 overflow = p->overflow;
                 p->overflow = false;
-                if (p->n == 0) {
-                        pthread_mutex_unlock(&p->mu);
+                while (k < EV_BATCH && p->n > 0) {
+                        batch[k++] = p->ring[p->head];
+                        p->head = (p->head + 1) % EV_RING;
+                        p->n--;
+                }
+                pthread_mutex_unlock(&p->mu);
+                for (unsigned i = 0; i < k; i++)
+                        handle_event(p, &batch[i]);
+                if (k == 0) {
                         if (overflow && p->state == ST_CONNECTED)
                                 session_fail(p, "event queue overflow");
                         break;
                 }
-                e = p->ring[p->head];
-                p->head = (p->head + 1) % EV_RING;
-                p->n--;
-                pthread_mutex_unlock(&p->mu);
-                handle_event(p, &e);
+                if (overflow && p->state == ST_CONNECTED)
+                        session_fail(p, "event queue overflow");
         }
 }
 
@@ -930,8 +1060,44 @@ static void on_efd(dcem_loop *l, int fd, uint32_t events, void *ud) {
         pump(p);
 }
 
-/* Hand one record of a lane to paho. 1 sent, 0 the lane is empty for now,
- * -1 the session failed (stop pumping). */
+static bool record_ok(const uint8_t *rec, size_t len) {
+        size_t tlen = len >= 6 ? (size_t)rec[4] | ((size_t)rec[5] << 8) : 0;
+        return len >= 6 && rec[0] == 1 && rec[1] <= 2 && 6 + tlen <= len && tlen > 0 && tlen < DCEM_MQTT_TOPIC_MAX;
+}
+
+static int send_record(mqtt_pub *p, uint64_t id, const uint8_t *rec, size_t len, bool backlog, bool lane);
+
+/* Send the oldest queued entry of the self-metrics lane. 1 sent, 0 none
+ * (or the lane's in-flight share is taken), -1 the session failed. */
+static int lane_send_one(mqtt_pub *p) {
+        if (lane_count(p, true) >= LANE_CAP)
+                return 0;
+        for (size_t i = 0; i < p->nlane;) {
+                lane_msg *m = &p->lane[i];
+                if (m->inflight) {
+                        i++;
+                        continue;
+                }
+                /* Acknowledged, sent by a spool lane, or dropped by the budget meanwhile. */
+                if (dcem_spool_pending(p->spool, m->id, m->id + 1) == 0 || !record_ok(m->rec, m->len)) {
+                        lane_remove(p, i);
+                        continue;
+                }
+                uint64_t id = m->id;
+                int r = send_record(p, id, m->rec, m->len, false, true);
+                if (r > 0) {
+                        ssize_t k = lane_find(p, id); /* m may have moved */
+                        if (k >= 0)
+                                p->lane[k].inflight = true;
+                }
+                return r;
+        }
+        return 0;
+}
+
+/* Hand one record of a spool lane to paho. 1 sent, 0 the lane is empty for
+ * now, -1 the session failed (stop pumping). A record the self-metrics lane
+ * has in flight is skipped; one it still holds is sent here (and leaves it). */
 static int send_one(mqtt_pub *p, bool backlog) {
         uint64_t id;
         size_t len;
@@ -947,18 +1113,29 @@ static int send_one(mqtt_pub *p, bool backlog) {
                                          strerror(-r));
                         return 0;
                 }
-                size_t tlen = len >= 6 ? (size_t)p->rbuf[4] | ((size_t)p->rbuf[5] << 8) : 0;
-                if (len < 6 || p->rbuf[0] != 1 || p->rbuf[1] > 2 || 6 + tlen > len || tlen == 0 ||
-                    tlen >= DCEM_MQTT_TOPIC_MAX) {
+                if (!record_ok(p->rbuf, len)) {
                         log_error("mqtt: spool record %" PRIu64 " is not a message; skipped", id);
                         (void)dcem_spool_ack(p->spool, id);
                         continue;
                 }
+                if (p->nlane > 0) {
+                        ssize_t k = lane_find(p, id);
+                        if (k >= 0 && p->lane[k].inflight)
+                                continue;
+                        if (k >= 0)
+                                lane_remove(p, (size_t)k);
+                }
                 break;
         }
-        size_t tlen = (size_t)p->rbuf[4] | ((size_t)p->rbuf[5] << 8);
+        return send_record(p, id, p->rbuf, len, backlog, false);
+}
+
+/* Hand record id (bytes rec, checked by record_ok) to paho. 1 sent, -1 the
+ * session failed. */
+static int send_record(mqtt_pub *p, uint64_t id, const uint8_t *rec, size_t len, bool backlog, bool lane) {
+        size_t tlen = (size_t)rec[4] | ((size_t)rec[5] << 8);
         char topic[DCEM_MQTT_TOPIC_MAX];
-        memcpy(topic, p->rbuf + 6, tlen);
+        memcpy(topic, rec + 6, tlen);
         topic[tlen] = '\0';
         send_ctx *c = calloc(1, sizeof *c);
         if (!c) {
@@ -969,11 +1146,12 @@ static int send_one(mqtt_pub *p, bool backlog) {
         c->id = id;
         c->epoch = p->epoch;
         c->backlog = backlog;
+        c->lane = lane;
         MQTTAsync_message m = MQTTAsync_message_initializer;
-        m.payload = p->rbuf + 6 + tlen;
+        m.payload = (void *)(rec + 6 + tlen);
         m.payloadlen = (int)(len - 6 - tlen);
-        m.qos = p->rbuf[1];
-        m.retained = p->rbuf[2];
+        m.qos = rec[1];
+        m.retained = rec[2];
         MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;
         ro.context = c;
         if (p->conf->version == 0) {
@@ -1037,15 +1215,18 @@ static void refill(mqtt_pub *p) {
  * least a quarter of the window is never taken by the backlog). */
 static void pump(mqtt_pub *p) {
         refill(p);
+        while (p->state == ST_CONNECTED && p->inflight < p->window)
+                if (lane_send_one(p) <= 0)
+                        break;
         bool limited = p->conf->replay.max_rate > 0;
-        while (p->state == ST_CONNECTED && p->inflight < p->max_inflight &&
+        while (p->state == ST_CONNECTED && p->inflight < p->window &&
                p->inflight_backlog < p->max_backlog_inflight && (!limited || p->tokens >= 1)) {
                 if (send_one(p, true) <= 0)
                         break;
                 if (limited)
                         p->tokens -= 1;
         }
-        while (p->state == ST_CONNECTED && p->inflight < p->max_inflight)
+        while (p->state == ST_CONNECTED && p->inflight < p->window)
                 if (send_one(p, false) <= 0)
                         break;
 }
@@ -1085,7 +1266,7 @@ static int client_create(mqtt_pub *p, char *errbuf, size_t errlen) {
         MQTTAsync_createOptions cro = MQTTAsync_createOptions_initializer;
         cro.MQTTVersion = p->conf->version == 0 ? MQTTVERSION_5 : MQTTVERSION_3_1_1;
         cro.sendWhileDisconnected = 0;
-        cro.maxBufferedMessages = (int)p->max_inflight + 16;
+        cro.maxBufferedMessages = (int)(p->max_inflight * 2 + 16);
         int rc = MQTTAsync_createWithOptions(&p->client, p->url, p->client_id, MQTTCLIENT_PERSISTENCE_NONE, NULL, &cro);
         if (rc != MQTTASYNC_SUCCESS) {
                 snprintf(errbuf, errlen, "output.mqtt: cannot create the client for %s: %s", p->url,
@@ -1129,7 +1310,12 @@ static int start_connect(mqtt_pub *p) {
         will.qos = (int)p->conf->qos.status;
         o->will = &will;
         o->keepAliveInterval = (int)(p->conf->keepalive_ns / DCEM_NS_PER_S);
-        o->maxInflight = (int)p->max_inflight;
+        /* paho's own limit well above ours: paho counts a message in flight
+         * until after its acknowledgement callback returned, so with equal
+         * limits the next send often found paho's window full, and paho's
+         * send thread then waited on its 1 s timed condition (the stalls
+         * of docs/BENCHMARKS.md). Our window alone bounds what is sent. */
+        o->maxInflight = (int)(p->max_inflight * 2 + 16);
         o->connectTimeout = 10;
         o->username = p->username;
         o->password = p->password;
@@ -1312,8 +1498,7 @@ static int mqtt_init(const dcem_publisher_env *env, const void *conf, void **ret
         p->conf = c;
         p->reconnect_at = INT64_MAX;
         p->max_inflight = (uint64_t)c->max_inflight;
-        /* A quarter of the window (at least one slot) is kept for live data. */
-        p->max_backlog_inflight = p->max_inflight > 1 ? p->max_inflight - (p->max_inflight + 3) / 4 : 1;
+        set_window(p, 0);
         p->start_utc = dcem_clock_utc(p->clock);
         p->rng = (uint64_t)dcem_clock_mono(p->clock) ^ ((uint64_t)getpid() << 32) ^ (uint64_t)p->start_utc;
         p->rate_t0 = dcem_clock_mono(p->clock);
@@ -1431,7 +1616,7 @@ static int mqtt_publish(void *state, dcem_batch *b) {
         int r = dcem_json_device_message(p->site, DCEM_MQTT_SCHEMA, b, &s, &slen);
         if (r < 0)
                 return r;
-        r = spool_put(p, topic, s, slen, (int)p->conf->qos.devices, false);
+        r = spool_put(p, topic, s, slen, (int)p->conf->qos.devices, false, false);
         free(s);
         if (r == -E2BIG)
                 dcem_log_limited(&rl_send, dcem_clock_mono(p->clock), LOG_ERR,
@@ -1455,14 +1640,18 @@ static int stream_qos(const mqtt_pub *p, dcem_mqtt_stream st) {
                 return (int)p->conf->qos.metrics;
         case DCEM_MQTT_STATUS:
                 return (int)p->conf->qos.status;
+        case DCEM_MQTT_LEDGER:
+                return (int)p->conf->qos.ledger;
         case DCEM_MQTT_AGENT:
         default:
                 return (int)p->conf->qos.agent;
         }
 }
 
-/* Prepend schema, site, seq, ts to obj's members; spool it. */
-static int put_json(mqtt_pub *p, const char *topic, const char *seq_key, json_t *obj, int qos, bool retained) {
+/* Prepend schema, site, seq, ts to obj's members; spool it (lane: and give
+ * it to the self-metrics lane). */
+static int put_json(mqtt_pub *p, const char *topic, const char *seq_key, json_t *obj, int qos, bool retained,
+                    bool lane) {
         uint64_t seq;
         int r = seq_take(p, seq_key, &seq);
         if (r < 0)
@@ -1487,7 +1676,7 @@ static int put_json(mqtt_pub *p, const char *topic, const char *seq_key, json_t 
         json_decref(o);
         if (!s)
                 return -ENOMEM;
-        r = spool_put(p, topic, s, strlen(s), qos, retained);
+        r = spool_put(p, topic, s, strlen(s), qos, retained, lane);
         free(s);
         if (r == 0)
                 pump(p);
@@ -1515,7 +1704,8 @@ int dcem_mqtt_publish_json(void *state, dcem_mqtt_stream stream, const char *suf
                 json_decref(obj);
                 return -EINVAL;
         }
-        int r = put_json(p, topic, suffix, obj, qos < 0 ? stream_qos(p, stream) : qos, retained);
+        int r = put_json(p, topic, suffix, obj, qos < 0 ? stream_qos(p, stream) : qos, retained,
+                         stream == DCEM_MQTT_AGENT);
         json_decref(obj);
         return r;
 }
@@ -1536,7 +1726,7 @@ int dcem_mqtt_device_status(void *state, const char *device, bool reachable, int
                 return -ENOMEM;
         /* One sequence for the status of every device: per-device counters
          * would be unbounded in number. */
-        int r = put_json(p, topic, "devices/+/status", o, stream_qos(p, DCEM_MQTT_STATUS), true);
+        int r = put_json(p, topic, "devices/+/status", o, stream_qos(p, DCEM_MQTT_STATUS), true, false);
         json_decref(o);
         return r;
 }
@@ -1561,6 +1751,10 @@ void dcem_mqtt_get_stats(void *state, dcem_mqtt_stats *ret) {
         ret->replay_rate = p->replay_rate;
         ret->sub_received = p->sub_received;
         ret->sub_failures = p->sub_failures;
+        ret->spool_budget = p->conf->spool.max_bytes ? p->conf->spool.max_bytes : DCEM_SPOOL_DEFAULT_BYTES;
+        ret->lane_depth = lane_count(p, false);
+        ret->lane_cap = LANE_CAP;
+        ret->lane_dropped = p->lane_dropped;
         pthread_mutex_lock(&p->mu);
         ret->sub_dropped = p->sub_dropped;
         pthread_mutex_unlock(&p->mu);
@@ -1596,16 +1790,18 @@ int dcem_mqtt_stats_json(void *state, char *buf, size_t size) {
 
 /* Everything spooled was acknowledged: 0. Still sending: -EAGAIN. Not
  * connected: 0 (the data is safe in the spool and goes out after a restart). */
+/* While it returns -EAGAIN the spool follows its fsync policy (the caller
+ * may call this in a loop: a full sync each time cost two fsyncs of the
+ * ack file per call); the full sync comes with the final answer. */
 static int mqtt_flush(void *state) {
         mqtt_pub *p = state;
-        int r = dcem_spool_sync(p->spool);
-        if (r < 0)
-                return r;
         drain_events(p);
         pump(p);
-        if (p->state == ST_CONNECTED && (p->inflight > 0 || dcem_spool_pending(p->spool, 0, UINT64_MAX) > 0))
-                return -EAGAIN;
-        return 0;
+        if (p->state == ST_CONNECTED && (p->inflight > 0 || dcem_spool_pending(p->spool, 0, UINT64_MAX) > 0)) {
+                int r = dcem_spool_tick(p->spool);
+                return r < 0 ? r : -EAGAIN;
+        }
+        return dcem_spool_sync(p->spool);
 }
 
 /* Publish "offline", let acknowledgements in flight arrive (up to 2 s),
@@ -1662,6 +1858,8 @@ static void mqtt_close(void *state) {
                 free(p->ring[(p->head + i) % EV_RING].data);
         for (size_t i = 0; i < p->nsubs; i++)
                 free(p->subs[i].topic);
+        while (p->nlane > 0)
+                lane_remove(p, p->nlane - 1);
         dcem_spool_close(p->spool);
         pthread_mutex_destroy(&p->mu);
         free(p->rbuf);
@@ -1707,6 +1905,28 @@ static size_t mqtt_counters(void *state, dcem_counter *ret, size_t max) {
         return n;
 }
 
+/* A certification ledger entry (agent/ledger.c) to <prefix>/<site>/ledger:
+ * published byte for byte as it is in the ledger file (it carries its own
+ * schema, site, chain seq and ts; no envelope is added), spooled like every
+ * stream. 0, -EINVAL (not a JSON object), -E2BIG, -errno. */
+static int publish_ledger(void *state, const char *json, size_t len) {
+        mqtt_pub *p = state;
+        char topic[DCEM_MQTT_TOPIC_MAX];
+        if (!p || topic_make(p, topic, sizeof topic, "ledger") < 0)
+                return -E2BIG;
+        if (len > dcem_spool_max_record(p->spool))
+                return -E2BIG;
+        json_t *o = json_loadb(json, len, JSON_REJECT_DUPLICATES, NULL);
+        bool ok = json_is_object(o);
+        json_decref(o);
+        if (!ok)
+                return -EINVAL;
+        int r = spool_put(p, topic, json, len, stream_qos(p, DCEM_MQTT_LEDGER), false, false);
+        if (r == 0)
+                pump(p);
+        return r;
+}
+
 /* The publisher seam's record entry: stream "intervals", "metrics" or
  * "agent" to <prefix>/<site>/<stream> at the stream's QoS. */
 static int mqtt_publish_record(void *state, const char *stream, const char *json, size_t len) {
@@ -1716,10 +1936,38 @@ static int mqtt_publish_record(void *state, const char *stream, const char *json
         } map[] = { { "intervals", DCEM_MQTT_INTERVALS }, { "metrics", DCEM_MQTT_METRICS }, { "agent", DCEM_MQTT_AGENT } };
         if (strlen(json) != len)
                 return -EINVAL;
+        if (strcmp(stream, "ledger") == 0)
+                return publish_ledger(state, json, len);
         for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
                 if (strcmp(stream, map[i].name) == 0)
                         return dcem_mqtt_publish_json(state, map[i].stream, stream, json, -1, false);
         return -EINVAL;
+}
+
+static int64_t mqtt_self_metrics_interval(void *state) {
+        mqtt_pub *p = state;
+        return p->conf->self_metrics_ns;
+}
+
+static int mqtt_delivery(void *state, dcem_delivery_stats *ret) {
+        dcem_mqtt_stats st;
+        dcem_mqtt_get_stats(state, &st);
+        *ret = (dcem_delivery_stats){
+                .connected = st.connected,
+                .inflight = st.inflight,
+                .spool_bytes = st.spool_bytes,
+                .spool_records = st.spool_records,
+                .spool_budget_bytes = st.spool_budget,
+                .spool_dropped_records = st.spool_dropped_records,
+                .spool_dropped_bytes = st.spool_dropped_bytes,
+                .backlog = st.backlog,
+                .replay_rate = st.replay_rate,
+                .replayed = st.replayed,
+                .lane_depth = st.lane_depth,
+                .lane_cap = st.lane_cap,
+                .lane_dropped = st.lane_dropped,
+        };
+        return 0;
 }
 
 /* The seam's subscribe op: topic is an MQTT filter of 1..DCEM_MQTT_TOPIC_MAX-1
@@ -1762,4 +2010,6 @@ const dcem_publisher_ops dcem_mqtt_publisher = {
         .flush = mqtt_flush,
         .close = mqtt_close,
         .subscribe = mqtt_subscribe,
+        .self_metrics_interval = mqtt_self_metrics_interval,
+        .delivery = mqtt_delivery,
 };

@@ -134,8 +134,21 @@ double dcem_acct_sums_completeness(const dcem_acct_sums *s) {
         return c > 1 ? 1 : (c < 0 ? 0 : c);
 }
 
+double dcem_acct_sums_compute_completeness(const dcem_acct_sums *s) {
+        if (!(s->compute_expected > 0) || s->end_ns <= s->start_ns)
+                return NAN;
+        double c = s->compute_taken / s->compute_expected;
+        double cov = (double)s->covered_ns / (double)(s->end_ns - s->start_ns);
+        if (cov > 1)
+                cov = 1;
+        c *= cov;
+        return c > 1 ? 1 : (c < 0 ? 0 : c);
+}
+
 void dcem_acct_sums_add(dcem_acct_sums *a, const dcem_acct_sums *b) {
         a->covered_ns += b->covered_ns;
+        a->compute_taken += b->compute_taken;
+        a->compute_expected += b->compute_expected;
         a->n_intervals += b->n_intervals;
         for (int i = 0; i < _DCEM_ACC_MAX; i++) {
                 a->kwh[i] += b->kwh[i];

@@ -25,6 +25,7 @@
 #define ACK_HDR 32u           /* magic, ack_next, next_id, nranges, reserved */
 #define SEG_MIN (4u << 10)
 #define SEG_MAX (16u << 20)
+#define RCACHE_BYTES (64u << 10) /* the read cache: one window of one segment */
 
 typedef struct seg {
         uint64_t first_id, next_id; /* records [first_id, next_id) */
@@ -61,6 +62,18 @@ struct dcem_spool {
         uint64_t held;              /* records in [ack_next, next_id) not acked nor dropped */
 
         dcem_spool_cursor rd;       /* the cursor of dcem_spool_read */
+
+        /* Read cache: bytes [rc_off, rc_off + rc_len) of the segment that
+         * starts at rc_seg, valid while gen is rc_gen. Reads go through it
+         * (one pread of up to 64 KiB instead of three small ones per
+         * record) and appends to the cached segment extend it when they
+         * continue it, so the live lane reads back what was just written
+         * without a system call. Invalidated whenever a file shrinks or a
+         * segment goes (gen, or rc_valid = false). */
+        uint8_t *rc_buf;
+        bool rc_valid;
+        uint64_t rc_gen, rc_seg, rc_off;
+        size_t rc_len;
 
         bool dirty, dir_dirty;
         int64_t dirty_since;
@@ -194,6 +207,63 @@ static int pread_full(int fd, void *buf, size_t len, uint64_t off) {
         return 0;
 }
 
+static void rc_invalidate(dcem_spool *s) { s->rc_valid = false; }
+
+/* len bytes at off of segment g, through the read cache. 0, -EIO (past the
+ * end of the file), -errno. */
+static int seg_read(dcem_spool *s, const seg *g, uint64_t off, void *buf, size_t len) {
+        if (len == 0)
+                return 0;
+        if (s->rc_valid && s->rc_gen == s->gen && s->rc_seg == g->first_id && off >= s->rc_off &&
+            off + len <= s->rc_off + s->rc_len) {
+                memcpy(buf, s->rc_buf + (off - s->rc_off), len);
+                return 0;
+        }
+        if (!s->rc_buf || len > RCACHE_BYTES)
+                return pread_full(g->fd, buf, len, off);
+        /* Fill the cache from off: what the file has, up to 64 KiB. */
+        size_t want = RCACHE_BYTES;
+        if (off < g->size && g->size - off < want)
+                want = (size_t)(g->size - off);
+        if (want < len)
+                want = len;
+        size_t got = 0;
+        rc_invalidate(s);
+        while (got < want) {
+                ssize_t n = pread(g->fd, s->rc_buf + got, want - got, (off_t)(off + got));
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return -errno;
+                }
+                if (n == 0)
+                        break;
+                got += (size_t)n;
+        }
+        if (got < len)
+                return -EIO;
+        s->rc_valid = true;
+        s->rc_gen = s->gen;
+        s->rc_seg = g->first_id;
+        s->rc_off = off;
+        s->rc_len = got;
+        memcpy(buf, s->rc_buf, len);
+        return 0;
+}
+
+/* An append of rec bytes (h, then data) at off of segment g: extend the
+ * cache if it ends exactly there and has room; else leave it (still valid:
+ * appends never change bytes already written). */
+static void rc_append(dcem_spool *s, const seg *g, uint64_t off, const uint8_t *h, const void *data, size_t len) {
+        if (!s->rc_valid || s->rc_gen != s->gen || s->rc_seg != g->first_id || s->rc_off + s->rc_len != off ||
+            s->rc_len + DCEM_SPOOL_REC_HDR + len > RCACHE_BYTES)
+                return;
+        memcpy(s->rc_buf + s->rc_len, h, DCEM_SPOOL_REC_HDR);
+        if (len)
+                memcpy(s->rc_buf + s->rc_len + DCEM_SPOOL_REC_HDR, data, len);
+        s->rc_len += DCEM_SPOOL_REC_HDR + len;
+}
+
 /* Index of the first segment with next_id > id (nseg if none); segments
  * are sorted by id and do not overlap. */
 static size_t seg_after(const dcem_spool *s, uint64_t id) {
@@ -231,14 +301,14 @@ static int rec_check(const dcem_spool *s, const seg *g, uint64_t off, uint8_t *b
         uint8_t h[DCEM_SPOOL_REC_HDR];
         if (off + DCEM_SPOOL_REC_HDR > g->size)
                 return -EBADMSG;
-        int r = pread_full(g->fd, h, sizeof h, off);
+        int r = seg_read((dcem_spool *)s, g, off, h, sizeof h);
         if (r < 0)
                 return r == -EIO ? -EBADMSG : r;
         uint32_t len = get32(h), crc = get32(h + 4);
         if (len > s->max_record || off + DCEM_SPOOL_REC_HDR + len > g->size)
                 return -EBADMSG;
         if (buf) {
-                r = pread_full(g->fd, buf, len, off + DCEM_SPOOL_REC_HDR);
+                r = seg_read((dcem_spool *)s, g, off + DCEM_SPOOL_REC_HDR, buf, len);
                 if (r < 0)
                         return r == -EIO ? -EBADMSG : r;
                 if (rec_crc(h, buf, len) != crc)
@@ -355,6 +425,7 @@ static void seg_remove(dcem_spool *s, size_t i) {
         if (s->segs[i].fd >= 0)
                 close(s->segs[i].fd);
         (void)unlinkat(s->dirfd, name, 0);
+        rc_invalidate(s);
         s->total_bytes -= s->segs[i].size;
         memmove(s->segs + i, s->segs + i + 1, (s->nseg - i - 1) * sizeof(seg));
         s->nseg--;
@@ -572,10 +643,12 @@ int dcem_spool_append(dcem_spool *s, const void *data, size_t len, uint64_t *ret
                 if (n <= 0) {
                         r = n < 0 ? -errno : -EIO;
                         (void)ftruncate(g->fd, (off_t)off); /* no torn record behind us */
+                        rc_invalidate(s);
                         return r;
                 }
                 done += (size_t)n;
         }
+        rc_append(s, g, off, h, data, len);
         g->size += rec;
         g->next_id++;
         g->dirty = true;
@@ -614,6 +687,7 @@ static void seal_at(dcem_spool *s, seg *g, uint64_t id) {
                 }
         g->next_id = id;
         g->sealed = true;
+        rc_invalidate(s);
         s->gen++;
         ack_advance(s);
         (void)drop_acked_segments(s);
@@ -653,7 +727,7 @@ int dcem_spool_read_cursor(dcem_spool *s, dcem_spool_cursor *c, uint64_t end, vo
                 c->hint_id = c->id;
                 c->hint_off = off;
                 uint8_t h[DCEM_SPOOL_REC_HDR];
-                r = pread_full(g->fd, h, sizeof h, off);
+                r = seg_read(s, g, off, h, sizeof h);
                 if (r < 0 && r != -EIO)
                         return r;
                 uint32_t len = r == 0 ? get32(h) : UINT32_MAX;
@@ -803,6 +877,7 @@ static int recover_one(dcem_spool *s, uint64_t first, bool last, uint8_t *buf) {
                 g.next_id++;
         }
         if (off < g.size) { /* torn tail or corruption: cut */
+                rc_invalidate(s);
                 if (ftruncate(fd, (off_t)off) < 0) {
                         int r = -errno;
                         close(fd);
@@ -817,6 +892,7 @@ static int recover_one(dcem_spool *s, uint64_t first, bool last, uint8_t *buf) {
         if ((g.next_id > g.first_id && seg_done(s, &g)) || (g.next_id == g.first_id && !last)) {
                 /* Fully acknowledged (the process died before deleting
                  * it), or an empty middle segment. */
+                rc_invalidate(s);
                 close(fd);
                 (void)unlinkat(s->dirfd, name, 0);
                 s->dir_dirty = true;
@@ -942,6 +1018,7 @@ int dcem_spool_open(const char *dir, const dcem_spool_opts *opts, const dcem_clo
         s->max_record = o.max_record;
         s->fsync_ns = o.fsync_interval_ns;
         s->dirfd = -1;
+        s->rc_buf = malloc(RCACHE_BYTES); /* without it, reads go straight to the files */
         if (!s->dir) {
                 dcem_spool_close(s);
                 return -ENOMEM;
@@ -982,6 +1059,7 @@ void dcem_spool_close(dcem_spool *s) {
                         close(s->segs[i].fd);
         free(s->segs);
         free(s->acked);
+        free(s->rc_buf);
         free(s->dir);
         free(s);
 }

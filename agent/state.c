@@ -60,13 +60,19 @@ static json_t *darray(const double *v, size_t n) {
 }
 
 static json_t *sums_json(const dcem_acct_sums *s) {
-        return json_pack("{sI sI sI sI so so sf sf sf sI sI sf sf sb}", "start", (json_int_t)s->start_ns, "end",
-                         (json_int_t)s->end_ns, "covered", (json_int_t)s->covered_ns, "n",
-                         (json_int_t)s->n_intervals, "kwh", darray(s->kwh, _DCEM_ACC_MAX), "est",
-                         darray(s->est_kwh, _DCEM_ACC_MAX), "taken", s->readings_taken, "expected",
-                         s->readings_expected, "late", s->late_kwh, "events", (json_int_t)s->events, "cats",
-                         (json_int_t)s->it_categories, "contract", s->contract_kwh, "cert", s->cert_kwh, "final",
-                         s->instruments_final);
+        json_t *o = json_pack("{sI sI sI sI so so sf sf sf sI sI sf sf sb}", "start", (json_int_t)s->start_ns, "end",
+                              (json_int_t)s->end_ns, "covered", (json_int_t)s->covered_ns, "n",
+                              (json_int_t)s->n_intervals, "kwh", darray(s->kwh, _DCEM_ACC_MAX), "est",
+                              darray(s->est_kwh, _DCEM_ACC_MAX), "taken", s->readings_taken, "expected",
+                              s->readings_expected, "late", s->late_kwh, "events", (json_int_t)s->events, "cats",
+                              (json_int_t)s->it_categories, "contract", s->contract_kwh, "cert", s->cert_kwh,
+                              "final", s->instruments_final);
+        /* compute completeness (optional on load: states saved before it have none) */
+        if (o && s->compute_expected > 0) {
+                json_object_set_new(o, "ctaken", jreal(s->compute_taken));
+                json_object_set_new(o, "cexpected", jreal(s->compute_expected));
+        }
+        return o;
 }
 
 static json_t *reading_json(const acct_reading *r) {
@@ -317,8 +323,12 @@ static void get_sums(loader *L, const json_t *o, dcem_acct_sums *s, const char *
         s->contract_kwh = get_dbl(L, o, "contract");
         s->cert_kwh = get_dbl(L, o, "cert");
         s->instruments_final = get_bool(L, o, "final");
+        if (json_object_get(o, "cexpected")) {
+                s->compute_taken = get_dbl(L, o, "ctaken");
+                s->compute_expected = get_dbl(L, o, "cexpected");
+        }
         if (!L->bad && (n < 0 || ev < 0 || s->end_ns < s->start_ns || s->covered_ns < 0 || s->readings_taken < 0 ||
-                        s->readings_expected < 0))
+                        s->readings_expected < 0 || s->compute_taken < 0 || s->compute_expected < 0))
                 bad(L, "%s: inconsistent window or counts", what);
 }
 

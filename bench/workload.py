@@ -17,7 +17,9 @@ OIDs per agent (power, energy, apparent power, power factor, ...). Only
 registers and OIDs the simulator serves (docs/SIM.md) are used, so neither
 agent trips on a gap.
 """
+import functools
 import os
+import shutil
 
 import yaml
 
@@ -93,6 +95,68 @@ MODBUS = {
     "sunspec-float": ("bench-sunspec213", "holding", _SUNSPEC213),
 }
 
+# ---- Modbus, MODBUS_MAP "full": each meter's whole catalog map (issue 4) ----
+# dcem polls with the catalog profile itself (conf/profiles/modbus/NAME.yaml,
+# copied into the bench's profiles_dir); collectd gets one <Data> per numeric
+# point of the same map. Every register of these maps is one dcem-sim serves
+# (tools/sim/regs.c: sdm630_addrs, iem_points, the SunSpec image). SunSpec is
+# discovered by dcem (profile sunspec: the meter model's 10 canonical points
+# with their scale factors, and the common model's 4 identity strings); for
+# collectd it is written out at the simulator's addresses: the 10 values and,
+# for model 203, the 5 scale-factor registers they need (collectd cannot read
+# strings, so the identity strings are dcem's alone).
+_CATALOG = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "conf", "profiles", "modbus")
+_SS203_FULL = [
+    ("energy_wh", _SS + 46, "uint32", "Wh", "counter"), ("energy_export_wh", _SS + 38, "uint32", "Wh", "counter"),
+    ("power", _SS + 18, "int16", "W", "gauge"), ("frequency", _SS + 16, "int16", "Hz", "gauge"),
+    ("voltage_l1", _SS + 8, "int16", "V", "gauge"), ("voltage_l2", _SS + 9, "int16", "V", "gauge"),
+    ("voltage_l3", _SS + 10, "int16", "V", "gauge"), ("current_l1", _SS + 3, "int16", "A", "gauge"),
+    ("current_l2", _SS + 4, "int16", "A", "gauge"), ("current_l3", _SS + 5, "int16", "A", "gauge"),
+    ("energy_sf", _SS + 54, "int16", "1", "gauge"), ("power_sf", _SS + 22, "int16", "1", "gauge"),
+    ("frequency_sf", _SS + 17, "int16", "1", "gauge"), ("voltage_sf", _SS + 15, "int16", "1", "gauge"),
+    ("current_sf", _SS + 6, "int16", "1", "gauge"),
+]
+_SS213_FULL = [
+    ("energy_wh", _SS + 68, "float32", "Wh", "counter"), ("energy_export_wh", _SS + 60, "float32", "Wh", "counter"),
+    ("power_w", _SS + 28, "float32", "W", "gauge"), ("frequency_hz", _SS + 26, "float32", "Hz", "gauge"),
+    ("voltage_l1", _SS + 12, "float32", "V", "gauge"), ("voltage_l2", _SS + 14, "float32", "V", "gauge"),
+    ("voltage_l3", _SS + 16, "float32", "V", "gauge"), ("current_l1", _SS + 4, "float32", "A", "gauge"),
+    ("current_l2", _SS + 6, "float32", "A", "gauge"), ("current_l3", _SS + 8, "float32", "A", "gauge"),
+]
+# simulator profile -> catalog profile (dcem's) and the explicit points for collectd (None: from the catalog file)
+MODBUS_FULL = {
+    "sdm630": ("sdm630", None),
+    "iem3000": ("iem3000", None),
+    "pm5000": ("pm5000", None),
+    "sunspec": ("sunspec", ("holding", _SS203_FULL)),
+    "sunspec-float": ("sunspec", ("holding", _SS213_FULL)),
+}
+
+
+@functools.lru_cache(maxsize=None)
+def _catalog_points(name):
+    """(function, [(point, register, type, unit, kind)]) of a catalog profile's numeric points
+    (read once: bench/run asks for every collectd message)."""
+    with open(os.path.join(_CATALOG, name + ".yaml")) as f:
+        doc = yaml.safe_load(f)
+    fns = {p.get("function", "holding") for p in doc["points"]}
+    if len(fns) != 1:
+        raise ValueError("%s: one function code per bench map" % name)
+    pts = [(p["name"], int(p["register"]), p.get("type", "uint16"), p.get("unit", ""), p.get("kind", "gauge"))
+           for p in doc["points"] if p.get("type", "uint16") != "string"]
+    return fns.pop(), pts
+
+
+def modbus_map(sim_profile):
+    """(dcem profile name, function, points) polled on a meter of this simulator profile
+    under the current MODBUS_MAP; points are what collectd reads, one <Data> each."""
+    if MODBUS_MAP != "full":
+        return MODBUS[sim_profile]
+    name, explicit = MODBUS_FULL[sim_profile]
+    fn, pts = explicit if explicit else _catalog_points(name)
+    return (name, fn, pts)
+
+
 # ---- SNMP: 6 scalar OIDs (point name, OID) per simulator profile ----
 _APC = "1.3.6.1.4.1.318.1.1.26.4.3.1"
 _RAR = "1.3.6.1.4.1.13742.6.5.2.3.1.4.1.1"
@@ -118,11 +182,34 @@ SNMP = {
         ("power_l1", _UPS + ".4.1"), ("power_l2", _UPS + ".4.2"), ("power_l3", _UPS + ".4.3")]),
 }
 
+# ---- SNMP walk workload (SNMP_OUTLETS > 0): the per-outlet table of each PDU ----
+# (point name, column OID) of the outlet columns a PDU profile really reads, the
+# same OIDs dcem-sim serves (tools/sim/oids.c) and the real MIBs define:
+# - APC PowerNet-MIB rPDU2OutletMeteredStatusTable .318.1.1.26.9.4.3.1, index outlet:
+#   .7 power (W), .11 energy (tenths of kWh);
+# - Raritan PDU2-MIB measurementsOutletSensorValue .13742.6.5.4.3.1.4, index
+#   pdu.outlet.sensorType (5 activePower W, 8 activeEnergy Wh): one column, two rows per outlet;
+# - EATON-EPDU-MIB outletPowerTable .534.6.6.7.6.5.1, index strap.outlet: .3 W, .4 Wh.
+# Sentry4 and UPS agents have no outlet table in the simulator: unchanged. Both agents walk
+# every row the agent serves (dcem-sim --scale: 8 outlets per APC, Raritan and Eaton PDU).
+SNMP_OUTLET_COLUMNS = {
+    "apc-rpdu2": [("outlet_power", "1.3.6.1.4.1.318.1.1.26.9.4.3.1.7"),
+                  ("outlet_energy", "1.3.6.1.4.1.318.1.1.26.9.4.3.1.11")],
+    "raritan-pdu2": [("outlet_sensor", "1.3.6.1.4.1.13742.6.5.4.3.1.4")],
+    "eaton-epdu": [("outlet_power", _EAT + ".6.5.1.3"), ("outlet_energy", _EAT + ".6.5.1.4")],
+}
+
+
+def snmp_outlet_columns(sim_profile):
+    """The outlet columns walked for this simulator profile ([] when SNMP_OUTLETS is 0)."""
+    return SNMP_OUTLET_COLUMNS.get(sim_profile, []) if SNMP_OUTLETS > 0 else []
+
+
 # The first point of each map is the one whose collectd stream counts polls.
 def key_point(sim_profile):
     """collectd type instance of the message that marks one device-poll."""
     if sim_profile in MODBUS:
-        return "gauge-" + MODBUS[sim_profile][2][0][0]
+        return "gauge-" + modbus_map(sim_profile)[2][0][0]
     return "bench%d" % len(SNMP[sim_profile][1])
 
 
@@ -132,6 +219,12 @@ def write_dcem_profiles(root):
     os.makedirs(os.path.join(root, "snmp"), exist_ok=True)
     done = set()
     for sim, (name, fn, pts) in MODBUS.items():
+        if MODBUS_MAP == "full":
+            cat = MODBUS_FULL[sim][0]
+            if cat not in done:
+                done.add(cat)
+                shutil.copyfile(os.path.join(_CATALOG, cat + ".yaml"), os.path.join(root, "modbus", cat + ".yaml"))
+            continue
         if name in done:
             continue
         done.add(name)
@@ -142,7 +235,8 @@ def write_dcem_profiles(root):
             yaml.safe_dump(doc, f, sort_keys=False)
     for sim, (name, pts) in SNMP.items():
         doc = {"profile": name, "description": "bench workload for simulator profile %s (bench/workload.py)" % sim,
-               "points": [{"name": p, "oid": o} for (p, o) in pts]}
+               "points": [{"name": p, "oid": o} for (p, o) in pts]
+               + [{"name": p + ".{index}", "column": c} for (p, c) in snmp_outlet_columns(sim)]}
         with open(os.path.join(root, "snmp", name + ".yaml"), "w") as f:
             yaml.safe_dump(doc, f, sort_keys=False)
 
@@ -162,7 +256,7 @@ def write_dcem_config(sim_config_path, ready, path, profiles_dir, state_dir, int
     for d in cfg.get("devices", []):
         sim = by_name[d["name"]]["profile"]
         if "modbus" in d:
-            d["modbus"]["profile"] = MODBUS[sim][0]
+            d["modbus"]["profile"] = modbus_map(sim)[0]
             if max_connections > 1:
                 d["modbus"]["max_connections"] = max_connections
         elif "snmp" in d:
@@ -173,7 +267,7 @@ def write_dcem_config(sim_config_path, ready, path, profiles_dir, state_dir, int
 
 
 _CD_TYPES = {"float32": "Float", "int16": "Int16", "uint16": "Uint16", "int32": "Int32", "uint32": "Uint32",
-             "int64": "Int64", "uint64": "Uint64"}
+             "int64": "Int64", "uint64": "Uint64", "acc32": "Uint32", "sunssf": "Int16"}
 
 
 def write_collectd_config(ready, path, types_path, workdir, interval_s, mqtt_port, read_threads=50,
@@ -209,7 +303,7 @@ def write_collectd_config(ready, path, types_path, workdir, interval_s, mqtt_por
         a("<Plugin modbus>")
         used = sorted({d["profile"] for d in mb})
         for sim in used:
-            name, fn, pts = MODBUS[sim]
+            name, fn, pts = modbus_map(sim)
             for (p, r, t, _u, _k) in pts:
                 a('  <Data "%s-%s">\n    RegisterBase %d\n    RegisterType %s\n    RegisterCmd %s\n'
                   '    Type "gauge"\n    Instance "%s"\n  </Data>'
@@ -223,7 +317,7 @@ def write_collectd_config(ready, path, types_path, workdir, interval_s, mqtt_por
                   % (port, k // units_per_host, port, interval_s))
                 for d in devs[k:k + units_per_host]:
                     a('    <Slave %d>\n      Instance "%s"' % (d["unit"], d["name"]))
-                    for (p, *_rest) in MODBUS[d["profile"]][2]:
+                    for (p, *_rest) in modbus_map(d["profile"])[2]:
                         a('      Collect "%s-%s"' % (d["profile"], p))
                     a("    </Slave>")
                 a("  </Host>")
@@ -236,10 +330,19 @@ def write_collectd_config(ready, path, types_path, workdir, interval_s, mqtt_por
             widths.add(len(pts))
             a('  <Data "%s">\n    Type "bench%d"\n    Table false\n    Values %s\n  </Data>'
               % (sim, len(pts), " ".join('"%s"' % o for (_p, o) in pts)))
+            cols = snmp_outlet_columns(sim)
+            if cols:
+                # The same outlet columns, walked as a table (collectd: one GETNEXT per row).
+                widths.add(len(cols))
+                a('  <Data "%s-outlets">\n    Type "bench%d"\n    Table true\n    Values %s\n  </Data>'
+                  % (sim, len(cols), " ".join('"%s"' % c for (_p, c) in cols)))
         for d in sn:
+            collect = '"%s"' % d["profile"]
+            if snmp_outlet_columns(d["profile"]):
+                collect += ' "%s-outlets"' % d["profile"]
             a('  <Host "%s">\n    Address "udp:127.0.0.1:%d"\n    Version 2\n    Community "public"\n'
-              '    Collect "%s"\n    Interval %g\n    Timeout 1\n    Retries 0\n  </Host>'
-              % (d["name"], d["port"], d["profile"], interval_s))
+              '    Collect %s\n    Interval %g\n    Timeout 1\n    Retries 0\n  </Host>'
+              % (d["name"], d["port"], collect, interval_s))
         a("</Plugin>")
     a('<Plugin mqtt>\n  <Publish "bench">\n    Host "127.0.0.1"\n    Port "%d"\n    ClientId "collectd-bench"\n'
       '    Prefix "collectd"\n    QoS %d\n    Retain false\n    StoreRates false\n  </Publish>\n</Plugin>'

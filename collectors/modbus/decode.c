@@ -94,10 +94,8 @@ void mb_encode_raw(uint64_t v, unsigned n, mb_order o, uint16_t *out) {
         }
 }
 
-/* Characters two per register, high byte first (low byte first for
- * BADC/DCBA); word order does not apply to strings. Trailing NULs and
- * spaces are trimmed; non-printable bytes become '?'. 0 or -ENOSPC (buf too
- * small; the text is cut). */
+/* See mb.h: characters two per register, high byte first (low byte first
+ * for BADC/DCBA); word order does not apply to strings. */
 int mb_decode_string(const uint16_t *r, unsigned n, mb_order o, char *buf, size_t len) {
         bool bytes_swapped = (o == MB_O_BADC || o == MB_O_DCBA);
         size_t k = 0;
@@ -118,7 +116,7 @@ int mb_decode_string(const uint16_t *r, unsigned n, mb_order o, char *buf, size_
                                 rc = -ENOSPC;
                                 goto out;
                         }
-                        buf[k++] = (c[j] >= 0x20 && c[j] < 0x7f) ? (char)c[j] : '?';
+                        buf[k++] = (c[j] < 0x20 || c[j] == 0x7f) ? '?' : (char)c[j];
                 }
         }
 out:
@@ -126,6 +124,17 @@ out:
                 k--;
         buf[k] = '\0';
         return rc;
+}
+
+int mb_decode_text(const mb_point *p, uint16_t start, const uint16_t *regs, size_t count, char *buf, size_t len) {
+        unsigned w = mb_point_width(p);
+        if (p->type != MB_T_STRING || p->fc == MB_FC_COIL || p->fc == MB_FC_DISCRETE || !regs || len == 0 ||
+            p->reg < start || (uint32_t)p->reg + w > (uint32_t)start + count)
+                return -EINVAL;
+        (void)mb_decode_string(regs + (p->reg - start), w, (mb_order)p->order, buf, len); /* cut: fine */
+        if (p->sentinel && buf[0] == '\0')
+                return -ERANGE;
+        return 0;
 }
 
 /* 10^e exactly for |e| <= 22 (every such power is a double). */

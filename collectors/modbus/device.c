@@ -7,7 +7,9 @@
  * halves are retried in the same poll, so a bad address costs only its own
  * points. Timeouts and I/O errors are retried `retries` times; then the
  * device is down for this poll and every point still unread is reported
- * with quality error. Strings are not published (samples are numbers).
+ * with quality error. String points become text samples (dcem_poll_add_text);
+ * their text lives in a per-device table sized by the number of string
+ * points (none: no table), DCEM_TEXT_MAX bytes each.
  */
 #include <errno.h>
 #include <math.h>
@@ -22,6 +24,7 @@ typedef struct work {
         size_t *sel;   /* points answered by this request */
         size_t nsel;
         unsigned tries;
+        bool owned;    /* sel is this item's (a split); else it points into the plan's psel */
 } work;
 
 enum { Q_PENDING = 0, Q_OK, Q_BAD };
@@ -35,12 +38,20 @@ struct mb_dev {
         mb_plan plan;
         bool plan_ok;
         size_t plan_bounds;    /* bounds.n when the plan was made */
+        /* the plan's points grouped by request: request r answers
+         * psel[poff[r]] .. psel[poff[r + 1] - 1]; made with the plan, so a
+         * poll queues its requests without allocating */
+        size_t *psel, *poff;
         /* the poll in flight */
         dcem_poll *poll;
         work *q;
         size_t qn, qcap, qi;
         double *val;
         uint8_t *qual;
+        /* string points: txt[tslot[k]] is point k's text (only if ntxt > 0) */
+        uint16_t *tslot;
+        char (*txt)[DCEM_TEXT_MAX];
+        size_t ntxt;
         uint64_t xid;
         bool inflight;
         bool answered;         /* the poll in flight has had an answer */
@@ -48,12 +59,39 @@ struct mb_dev {
         char err[DCEM_ERR_MAX];
         /* SunSpec discovery */
         bool discovering, discovered;
+        size_t ident_once;     /* identity strings at the end of pts, read with the first poll only */
         mb_sunspec_walk walk;
         unsigned walk_tries;
         mb_dev_stats st;
 };
 
 static void next(mb_dev *d);
+
+/* (Re)build the text table of the string points. 0 or -ENOMEM (the old
+ * table is kept). */
+static int index_texts(mb_dev *d) {
+        size_t n = 0;
+        for (size_t i = 0; i < d->npts; i++)
+                n += d->pts[i].type == MB_T_STRING;
+        if (n == 0)
+                return 0;
+        uint16_t *ts = realloc(d->tslot, d->npts * sizeof *ts);
+        if (!ts)
+                return -ENOMEM;
+        d->tslot = ts;
+        char(*tx)[DCEM_TEXT_MAX] = realloc(d->txt, n * sizeof *tx);
+        if (!tx)
+                return -ENOMEM;
+        d->txt = tx;
+        d->ntxt = n;
+        n = 0;
+        for (size_t i = 0; i < d->npts; i++) {
+                d->tslot[i] = (uint16_t)n;
+                if (d->pts[i].type == MB_T_STRING)
+                        d->txt[n++][0] = '\0';
+        }
+        return 0;
+}
 
 static void set_err(mb_dev *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void set_err(mb_dev *d, const char *fmt, ...) {
@@ -67,25 +105,34 @@ static void set_err(mb_dev *d, const char *fmt, ...) {
 
 static void clear_queue(mb_dev *d) {
         for (size_t i = 0; i < d->qn; i++)
-                free(d->q[i].sel);
+                if (d->q[i].owned)
+                        free(d->q[i].sel);
         d->qn = d->qi = 0;
+}
+
+/* Room for n more work items. 0 or -ENOMEM. */
+static int queue_room(mb_dev *d, size_t n) {
+        if (d->qn + n <= d->qcap)
+                return 0;
+        size_t cap = (d->qn + n) * 2;
+        work *q = realloc(d->q, cap * sizeof *q);
+        if (!q)
+                return -ENOMEM;
+        d->q = q;
+        d->qcap = cap;
+        return 0;
 }
 
 /* Insert the requests of a plan over sel[] at position at. 0 or -ENOMEM. */
 static int queue_plan(mb_dev *d, size_t at, const mb_plan *pl, const size_t *sel) {
-        if (d->qn + pl->n > d->qcap) {
-                size_t cap = (d->qn + pl->n) * 2;
-                work *q = realloc(d->q, cap * sizeof *q);
-                if (!q)
-                        return -ENOMEM;
-                d->q = q;
-                d->qcap = cap;
-        }
+        if (queue_room(d, pl->n) < 0)
+                return -ENOMEM;
         memmove(&d->q[at + pl->n], &d->q[at], (d->qn - at) * sizeof *d->q);
         for (size_t r = 0; r < pl->n; r++) {
                 work *w = &d->q[at + r];
                 memset(w, 0, sizeof *w);
                 w->req = pl->reqs[r];
+                w->owned = true;
                 w->sel = malloc(pl->npoints * sizeof *w->sel);
                 if (!w->sel) {
                         /* leave a consistent queue: empty items are skipped */
@@ -102,21 +149,43 @@ static int queue_plan(mb_dev *d, size_t at, const mb_plan *pl, const size_t *sel
         return 0;
 }
 
+/* Make the plan of every point (when the remembered splits changed) and its
+ * grouping of points by request (psel/poff). 0 or -ENOMEM / -EINVAL; the old
+ * plan is kept on failure. */
 static int ensure_plan(mb_dev *d) {
         if (d->plan_ok && d->plan_bounds == d->bounds.n)
                 return 0;
-        size_t *sel = malloc((d->npts ? d->npts : 1) * sizeof *sel);
+        size_t n = d->npts ? d->npts : 1;
+        size_t *sel = malloc(n * sizeof *sel);
         if (!sel)
                 return -ENOMEM;
         for (size_t i = 0; i < d->npts; i++)
                 sel[i] = i;
         mb_plan pl;
         int r = mb_plan_build(d->pts, sel, d->npts, &d->o.plan, &d->bounds, &pl);
-        free(sel);
-        if (r < 0)
+        if (r < 0) {
+                free(sel);
                 return r;
+        }
+        size_t *poff = calloc(pl.n + 2, sizeof *poff);
+        if (!poff) {
+                free(sel);
+                mb_plan_free(&pl);
+                return -ENOMEM;
+        }
+        /* a counting sort by request; sel (the identity) becomes psel */
+        for (size_t i = 0; i < pl.npoints; i++)
+                poff[pl.point_req[i] + 2]++;
+        for (size_t k = 0; k < pl.n; k++)
+                poff[k + 2] += poff[k + 1];
+        for (size_t i = 0; i < pl.npoints; i++)
+                sel[poff[pl.point_req[i] + 1]++] = i; /* poff[k + 1] ends as the end of request k */
         mb_plan_free(&d->plan);
+        free(d->psel);
+        free(d->poff);
         d->plan = pl;
+        d->psel = sel;
+        d->poff = poff;
         d->plan_ok = true;
         d->plan_bounds = d->bounds.n;
         return 0;
@@ -133,11 +202,21 @@ static void finish(mb_dev *d) {
         for (size_t i = 0; i < d->npts; i++) {
                 const mb_point *pt = &d->pts[i];
                 bool ok = d->qual[i] == Q_OK;
-                (void)dcem_poll_add(p, pt->name, ok ? d->val[i] : NAN, pt->unit, ok ? DCEM_Q_GOOD : DCEM_Q_ERROR,
-                                    (dcem_kind)pt->kind);
+                if (pt->type == MB_T_STRING)
+                        (void)dcem_poll_add_text(p, pt->name, ok ? d->txt[d->tslot[i]] : "",
+                                                 ok ? DCEM_Q_GOOD : DCEM_Q_ERROR);
+                else
+                        (void)dcem_poll_add(p, pt->name, ok ? d->val[i] : NAN, pt->unit,
+                                            ok ? DCEM_Q_GOOD : DCEM_Q_ERROR, (dcem_kind)pt->kind);
         }
         clear_queue(d);
         d->poll = NULL;
+        if (d->ident_once > 0 && d->status == 0) {
+                /* published once: later polls read the meter alone */
+                d->npts -= d->ident_once;
+                d->ident_once = 0;
+                d->plan_ok = false;
+        }
         if (d->o.close_after_poll && d->t->ops->release)
                 d->t->ops->release(d->t->impl);
         dcem_poll_done(p, d->status, d->err[0] ? d->err : NULL);
@@ -183,32 +262,32 @@ static void start_plan(mb_dev *d) {
                 give_up(d, r);
                 return;
         }
-        size_t *sel = malloc((d->npts ? d->npts : 1) * sizeof *sel);
-        if (!sel) {
-                give_up(d, -ENOMEM);
-                return;
-        }
-        for (size_t i = 0; i < d->npts; i++)
-                sel[i] = i;
-        r = queue_plan(d, 0, &d->plan, sel);
-        free(sel);
+        /* the queue is empty here: one item per request of the plan, its
+         * points borrowed from the plan's grouping (no allocation per poll) */
+        r = queue_room(d, d->plan.n);
         if (r < 0) {
                 give_up(d, r);
                 return;
         }
+        for (size_t k = 0; k < d->plan.n; k++)
+                d->q[k] = (work){ .req = d->plan.reqs[k], .sel = d->psel + d->poff[k],
+                                  .nsel = d->poff[k + 1] - d->poff[k] };
+        d->qn = d->plan.n;
         next(d);
 }
 
-/* SunSpec discovery done: add the meter's canonical points (points the
- * device block already names win). */
+/* SunSpec discovery done: add the meter's canonical points and the common
+ * model's identity strings (points the device block already names win). */
 static int adopt_sunspec(mb_dev *d) {
         const mb_sunspec_model *m = mb_sunspec_find_meter(&d->walk);
-        mb_point cp[16];
+        mb_point cp[24];
+        size_t nid = 0; /* identity strings added */
         if (!m)
                 return -ENODEV;
         int n = mb_sunspec_meter_points(m, cp, 16);
         if (n < 0)
                 return n;
+        n += mb_sunspec_common_points(&d->walk, cp + n, 8);
         mb_point *np = realloc(d->pts, (d->npts + (size_t)n) * sizeof *np);
         double *nv = realloc(d->val, (d->npts + (size_t)n) * sizeof *nv);
         if (np)
@@ -229,9 +308,32 @@ static int adopt_sunspec(mb_dev *d) {
                 cp[i].fc = MB_FC_HOLDING;
                 d->qual[d->npts] = Q_PENDING;
                 d->pts[d->npts++] = cp[i];
+                nid += cp[i].type == MB_T_STRING; /* they come last: cp holds the meter's points first */
         }
         d->plan_ok = false;
-        return 0;
+        /* The identity strings are static (SunSpec marks them so). Read with
+         * every poll when they cost no request of their own (they merge with
+         * the meter's first request); when they would add a request to every
+         * poll (a float meter with a max_gap that reads it in one request),
+         * read and published with the first poll only. */
+        if (nid > 0 && nid < d->npts) {
+                size_t *sel = malloc(d->npts * sizeof *sel);
+                mb_plan with, without;
+                if (!sel)
+                        return -ENOMEM;
+                for (size_t i = 0; i < d->npts; i++)
+                        sel[i] = i;
+                if (mb_plan_build(d->pts, sel, d->npts, &d->o.plan, &d->bounds, &with) == 0) {
+                        if (mb_plan_build(d->pts, sel, d->npts - nid, &d->o.plan, &d->bounds, &without) == 0) {
+                                if (with.n > without.n)
+                                        d->ident_once = nid;
+                                mb_plan_free(&without);
+                        }
+                        mb_plan_free(&with);
+                }
+                free(sel);
+        }
+        return index_texts(d);
 }
 
 static void walk_step(mb_dev *d) {
@@ -264,8 +366,10 @@ static void walk_step(mb_dev *d) {
 static void decode_work(mb_dev *d, const work *w, const uint16_t *regs, const uint8_t *bits, size_t n) {
         for (size_t i = 0; i < w->nsel; i++) {
                 size_t k = w->sel[i];
-                double v;
-                int r = mb_decode_point(&d->pts[k], w->req.start, regs, bits, n, &v);
+                double v = 0;
+                int r = d->pts[k].type == MB_T_STRING
+                                ? mb_decode_text(&d->pts[k], w->req.start, regs, n, d->txt[d->tslot[k]], DCEM_TEXT_MAX)
+                                : mb_decode_point(&d->pts[k], w->req.start, regs, bits, n, &v);
                 if (r == 0) {
                         d->val[k] = v;
                         d->qual[k] = Q_OK;
@@ -312,13 +416,16 @@ static void on_xfer(void *ud, int status, int exc, const uint16_t *regs, const u
                         size_t *sel = w->sel, nsel = w->nsel;
                         int r = mb_plan_build(d->pts, sel, nsel, &d->o.plan, &d->bounds, &pl);
                         if (r == 0) {
+                                bool owned = w->owned;
                                 d->st.splits++;
                                 w->sel = NULL;
                                 w->nsel = 0;
+                                w->owned = false;
                                 d->qi++; /* the failed request is done */
-                                r = queue_plan(d, d->qi, &pl, sel);
+                                r = queue_plan(d, d->qi, &pl, sel); /* w may move: not used below */
                                 mb_plan_free(&pl);
-                                free(sel);
+                                if (owned)
+                                        free(sel);
                                 if (r < 0) {
                                         give_up(d, r);
                                         return;
@@ -431,6 +538,11 @@ int mb_dev_new(mb_transport *t, const mb_dev_opts *o, const mb_point *pts, size_
         if (npts)
                 memcpy(d->pts, pts, npts * sizeof *pts);
         d->npts = npts;
+        if (index_texts(d) < 0) {
+                mb_dev_free(d);
+                snprintf(errbuf, errlen, "out of memory");
+                return -ENOMEM;
+        }
         if (npts == 0 && !o->sunspec) {
                 mb_dev_free(d);
                 snprintf(errbuf, errlen, "no points to read (give a profile or points)");
@@ -463,9 +575,13 @@ void mb_dev_free(mb_dev *d) {
         clear_queue(d);
         free(d->q);
         mb_plan_free(&d->plan);
+        free(d->psel);
+        free(d->poff);
         free(d->pts);
         free(d->val);
         free(d->qual);
+        free(d->tslot);
+        free(d->txt);
         free(d);
 }
 

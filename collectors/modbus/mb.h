@@ -15,8 +15,9 @@
 #define MB_MAX_BITS 2000u
 /* At most this many remembered split boundaries per device. */
 #define MB_MAX_BOUNDS 256u
-/* Longest string point, in registers. */
-#define MB_MAX_STR_REGS 64u
+/* Longest string point, in registers (one request; the sample keeps the
+ * first DCEM_TEXT_MAX-1 bytes). */
+#define MB_MAX_STR_REGS 125u
 
 typedef enum mb_fc {
         MB_FC_COIL = 1,
@@ -131,8 +132,18 @@ int mb_decode_point(const mb_point *p, uint16_t start, const uint16_t *regs, con
                     size_t count, double *ret_value);
 /* The raw unsigned 16/32/64-bit pattern of n registers in the given order. */
 uint64_t mb_raw(const uint16_t *r, unsigned n, mb_order o);
-/* Decode a string point into buf (NUL-terminated, trailing NULs/spaces trimmed). */
+/* Decode n registers of text into buf (NUL-terminated): two bytes per
+ * register, high byte first (low byte first for BADC/DCBA; word order does
+ * not apply); ends at the first NUL; trailing spaces trimmed; control bytes
+ * (below 0x20, 0x7f) become '?'; bytes from 0x80 are kept (UTF-8 passes,
+ * the JSON encoders repair the rest). 0, or -ENOSPC when buf is too small
+ * (the text is cut). */
 int mb_decode_string(const uint16_t *r, unsigned n, mb_order o, char *buf, size_t len);
+/* Decode string point p from a request's data (as mb_decode_point) into buf.
+ * 0 (text cut to len-1 bytes if longer), -ERANGE for an empty string when
+ * p->sentinel (SunSpec: all NULs is "not implemented"), -EINVAL (not a
+ * string point, or not inside the data). */
+int mb_decode_text(const mb_point *p, uint16_t start, const uint16_t *regs, size_t count, char *buf, size_t len);
 /* Encoders for tests and the simulator: the registers of a value. */
 void mb_encode_raw(uint64_t v, unsigned n, mb_order o, uint16_t *out);
 

@@ -165,8 +165,13 @@ void mb_plan_free(mb_plan *p) {
 /* Splitting prefers a point that follows a hole (registers no point reads):
  * holes are what devices refuse most (a map with undefined registers), so
  * halving at holes converges to "one request per contiguous run" on such
- * devices, and still isolates a single bad register in about log2(n) steps.
- * Among the candidates, the one nearest the middle of the request wins. */
+ * devices. Among the points that follow a hole, the median one wins: the
+ * boundary halves the suspect holes (a bisection over them, so a bad hole
+ * among h is isolated in about log2(h) steps, and holes the device does
+ * answer are less often made boundaries than when splitting at the middle
+ * address, which can land right after a harmless hole). Without holes, the
+ * point starting nearest the middle of the request wins (a bad register is
+ * then isolated in about log2(n) steps). */
 int mb_plan_split(const mb_point *pts, const size_t *sel, size_t nsel, mb_bounds *bounds) {
         item *it;
         uint8_t fc;
@@ -187,25 +192,28 @@ int mb_plan_split(const mb_point *pts, const size_t *sel, size_t nsel, mb_bounds
                 if (it[i].e > hi)
                         hi = it[i].e;
         uint32_t mid = lo + (hi - lo) / 2;
-        uint32_t best[2] = { 0, 0 }, bestd[2] = { UINT32_MAX, UINT32_MAX }; /* [0] after a hole, [1] any */
+        uint32_t best = 0, bestd = UINT32_MAX; /* nearest the middle, any point */
+        size_t nholes = 0;                      /* points after a hole: their starts, in it[].s order */
         uint32_t covered = it[0].e;
         for (size_t i = 1; i < nsel; i++) {
                 uint32_t s = it[i].s;
                 if (s != lo) {
                         uint32_t d = s > mid ? s - mid : mid - s;
-                        int k = s > covered ? 0 : 1;
-                        if (d < bestd[k]) {
-                                bestd[k] = d;
-                                best[k] = s;
+                        if (s > covered)
+                                it[nholes++].s = s; /* it[nholes] is read already (nholes <= i - 1) */
+                        if (d < bestd) {
+                                bestd = d;
+                                best = s;
                         }
                 }
                 if (it[i].e > covered)
                         covered = it[i].e;
         }
+        if (nholes > 0)
+                best = it[(nholes - 1) / 2].s;
         free(it);
-        int k = bestd[0] != UINT32_MAX ? 0 : 1;
-        if (bestd[k] == UINT32_MAX)
+        if (nholes == 0 && bestd == UINT32_MAX)
                 return 0; /* every point starts at lo: nothing to split */
-        int r = mb_bounds_add(bounds, fc, best[k]);
+        int r = mb_bounds_add(bounds, fc, best);
         return r < 0 ? r : 1;
 }

@@ -29,7 +29,8 @@ static const dcem_schema_key point_keys[] = {
         { .name = "type", .type = DCEM_T_ENUM, .def = "uint16", .values = TYPES,
           .offset = offsetof(mb_point_conf, type),
           .doc = "Data type. `sunssf` is a SunSpec scale factor, `acc32` a SunSpec 32-bit counter "
-                 "(0 is a value). Coils and discrete inputs are `bool`." },
+                 "(0 is a value), `string` text of `length` registers (published as a text value: a "
+                 "meter's model, serial number, firmware). Coils and discrete inputs are `bool`." },
         { .name = "order", .type = DCEM_T_ENUM, .def = "abcd", .values = ORDERS,
           .offset = offsetof(mb_point_conf, order),
           .doc = "Byte order, A most significant: abcd big-endian, cdab low word first, badc bytes "
@@ -48,7 +49,10 @@ static const dcem_schema_key point_keys[] = {
           .doc = "SunSpec: the register holding this point's scale factor (value x 10^SF); always read "
                  "in the same request. -1: none." },
         { .name = "length", .type = DCEM_T_INT, .def = "0", .min = 0, .max = MB_MAX_STR_REGS,
-          .offset = offsetof(mb_point_conf, length), .doc = "string points: length in registers." },
+          .offset = offsetof(mb_point_conf, length),
+          .doc = "string points (required): length in registers, two characters each (high byte first; "
+                 "`order: badc` or `dcba` for low byte first). The sample keeps the first 37 bytes; "
+                 "an empty string is a \"not implemented\" error unless not_implemented_is_error is false." },
         { .name = "not_implemented_is_error", .type = DCEM_T_BOOL, .def = "true",
           .offset = offsetof(mb_point_conf, sentinel),
           .doc = "Treat SunSpec's \"not implemented\" patterns (0x8000, 0xFFFF, 0x80000000, 0xFFFFFFFF...) "
@@ -113,8 +117,23 @@ int mb_point_from_conf(const mb_point_conf *c, mb_point *ret, const char **ret_w
                 return -EINVAL;
         }
         if (p.type == MB_T_STRING) {
-                *ret_why = "string points cannot be published (samples are numbers); `dcem-agent probe` shows them";
-                return -EINVAL;
+                if (p.nregs == 0) {
+                        *ret_why = "a string point needs its length in registers (length: N)";
+                        return -EINVAL;
+                }
+                if (p.sf_reg >= 0) {
+                        *ret_why = "string points have no scale factor";
+                        return -EINVAL;
+                }
+                /* the accounting reads these names as numbers */
+                if (!strcmp(p.name, "energy_kwh") || !strcmp(p.name, "energy_export_kwh") ||
+                    !strcmp(p.name, "power_kw")) {
+                        *ret_why = "energy_kwh, energy_export_kwh and power_kw are numbers, not strings";
+                        return -EINVAL;
+                }
+                p.kind = DCEM_KIND_TEXT;
+        } else {
+                p.nregs = 0; /* length means nothing for numbers (ignored, as before) */
         }
         uint32_t s, e;
         mb_point_span(&p, &s, &e);

@@ -181,3 +181,34 @@ int mb_sunspec_meter_points(const mb_sunspec_model *m, mb_point *out, size_t cap
         }
         return (int)k;
 }
+
+int mb_sunspec_common_points(const mb_sunspec_walk *w, mb_point *out, size_t cap) {
+        static const struct {
+                const char *name;
+                uint16_t off, len;
+        } ids[] = { { "manufacturer", 2, 16 }, { "model", 18, 16 }, { "version", 42, 8 }, { "serial_number", 50, 16 } };
+        const mb_sunspec_model *m = NULL;
+        for (size_t i = 0; i < w->n && !m; i++)
+                if (w->models[i].id == 1)
+                        m = &w->models[i];
+        if (!m)
+                return 0;
+        size_t k = 0;
+        for (size_t i = 0; i < sizeof ids / sizeof ids[0] && k < cap; i++) {
+                if (ids[i].off + ids[i].len > (unsigned)m->len + 2u || m->addr + ids[i].off + ids[i].len > 0x10000u)
+                        continue;
+                mb_point *p = &out[k++];
+                memset(p, 0, sizeof *p);
+                snprintf(p->name, sizeof p->name, "%s", ids[i].name);
+                p->fc = MB_FC_HOLDING;
+                p->type = MB_T_STRING;
+                p->order = MB_O_ABCD;
+                p->kind = DCEM_KIND_TEXT;
+                p->reg = (uint16_t)(m->addr + ids[i].off);
+                p->nregs = ids[i].len;
+                p->sf_reg = -1;
+                p->scale = 1;
+                p->sentinel = true; /* all NULs: not implemented */
+        }
+        return (int)k;
+}

@@ -54,6 +54,13 @@ const mb_sunspec_model *mb_sunspec_find_meter(const mb_sunspec_walk *w);
  * current_lN, frequency_hz. Writes at most cap points into out. Returns the
  * number written, or -EINVAL if m is not a meter model (or is too short). */
 int mb_sunspec_meter_points(const mb_sunspec_model *m, mb_point *out, size_t cap);
+/* The identity strings of the chain's common model (model 1, SunSpec
+ * offsets from its ID register): manufacturer (Mn, +2, 16 registers), model
+ * (Md, +18, 16), version (Vr, +42, 8: the firmware) and serial_number (SN,
+ * +50, 16), each only if the model as read holds it. Writes at most cap
+ * string points (kind DCEM_KIND_TEXT) into out; returns how many (0 without
+ * a common model). */
+int mb_sunspec_common_points(const mb_sunspec_walk *w, mb_point *out, size_t cap);
 /* A short name of a model: "common", "meter-wye (203)"... */
 const char *mb_sunspec_model_name(uint16_t id);
 

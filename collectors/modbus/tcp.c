@@ -34,6 +34,7 @@
 #include "modbus/transport.h"
 
 #define TCP_MAX_CONNS 64
+#define TCP_SPARE 32     /* request records kept for reuse: no malloc per request */
 #define MBAP_MAX 260
 
 typedef struct treq {
@@ -51,6 +52,8 @@ typedef struct tconn {
         int fd;
         cstate st;
         uint64_t timer;
+        int64_t timer_at;  /* when the armed timer fires (monotonic) */
+        int64_t deadline;  /* C_BUSY: the request's own deadline; the timer may fire earlier (see arm_busy) */
         treq *cur;
         uint16_t tid;
         uint8_t tx[12];
@@ -70,6 +73,9 @@ typedef struct tcp {
         uint64_t next_id;
         uint16_t next_tid;
         uint64_t dispatch_timer;
+        bool want_dispatch; /* a request was submitted from inside a callback */
+        treq *spare;     /* freed requests kept for reuse (at most TCP_SPARE) */
+        unsigned nspare;
         unsigned depth;  /* > 0 while calling back */
         bool dead;       /* freed during a callback: free when unwound */
         tconn conns[];   /* nconns = max_connections slots, allocated with the struct */
@@ -124,17 +130,51 @@ int mb_pdu_parse(const uint8_t *pdu, size_t len, const mb_xfer_req *r, uint16_t 
 }
 
 static void tcp_destroy(tcp *t);
+static void on_dispatch(dcem_loop *l, uint64_t id, void *ud);
 
-/* Call a request's callback (if not cancelled) and free the request. */
-static void complete(tcp *t, treq *q, int status, int exc, const uint16_t *regs, const uint8_t *bits, size_t n) {
+static treq *req_get(tcp *t) {
+        treq *q = t->spare;
+        if (!q)
+                return calloc(1, sizeof *q);
+        t->spare = q->next;
+        t->nspare--;
+        memset(q, 0, sizeof *q);
+        return q;
+}
+
+static void req_put(tcp *t, treq *q) {
+        if (t->nspare >= TCP_SPARE) {
+                free(q);
+                return;
+        }
+        q->next = t->spare;
+        t->spare = q;
+        t->nspare++;
+}
+
+/* Start dispatch from the loop, soon (so callbacks never run inside submit). */
+static int arm_dispatch(tcp *t) {
+        if (t->dispatch_timer)
+                return 0;
+        return dcem_loop_add_timer(t->loop, dcem_clock_mono(dcem_loop_clock(t->loop)), on_dispatch, t,
+                                   &t->dispatch_timer);
+}
+
+/* Call a request's callback (if not cancelled) and recycle the request. A
+ * request the callback submits is dispatched by the caller when
+ * dispatching (on_data calls dispatch next: no timer), else from the loop. */
+static void complete(tcp *t, treq *q, int status, int exc, const uint16_t *regs, const uint8_t *bits, size_t n,
+                     bool dispatching) {
         mb_xfer_cb cb = q->cb;
         void *ud = q->ud;
-        free(q);
+        req_put(t, q);
         if (!cb)
                 return;
         t->depth++;
         cb(ud, status, exc, regs, bits, n);
         t->depth--;
+        if (t->depth == 0 && !t->dead && t->want_dispatch && !dispatching && arm_dispatch(t) == 0)
+                t->want_dispatch = false;
 }
 
 static void conn_close(tconn *c) {
@@ -158,7 +198,7 @@ static void conn_fail(tconn *c, int status) {
         c->cur = NULL;
         conn_close(c);
         if (q)
-                complete(c->t, q, status, 0, NULL, NULL, 0);
+                complete(c->t, q, status, 0, NULL, NULL, 0, false);
 }
 
 /* Connecting failed: every waiting request goes to the same place, fail them
@@ -169,7 +209,7 @@ static void fail_queue(tcp *t, int status) {
         t->qlen = 0;
         while (q) {
                 treq *n = q->next;
-                complete(t, q, status, 0, NULL, NULL, 0);
+                complete(t, q, status, 0, NULL, NULL, 0, false);
                 if (t->dead)
                         return;
                 q = n;
@@ -178,13 +218,30 @@ static void fail_queue(tcp *t, int status) {
 
 static void on_timer(dcem_loop *l, uint64_t id, void *ud);
 
-static int arm(tconn *c, int64_t after_ns) {
+static int arm_at(tconn *c, int64_t at) {
         tcp *t = c->t;
-        const dcem_clock *clk = dcem_loop_clock(t->loop);
         if (c->timer)
                 (void)dcem_loop_cancel_timer(t->loop, c->timer);
         c->timer = 0;
-        return dcem_loop_add_timer(t->loop, dcem_clock_mono(clk) + after_ns, on_timer, c, &c->timer);
+        c->timer_at = at;
+        return dcem_loop_add_timer(t->loop, at, on_timer, c, &c->timer);
+}
+
+static int arm(tconn *c, int64_t after_ns) {
+        return arm_at(c, dcem_clock_mono(dcem_loop_clock(c->t->loop)) + after_ns);
+}
+
+/* A request's timeout, lazily: the connection's timer is left armed when an
+ * answer comes, and a new request only moves it when it would fire after
+ * the request's deadline; on_timer re-arms when it fires before the
+ * deadline of the request then in flight. So a busy connection adds and
+ * removes no timer per request (callgrind: a timer add and cancel per
+ * request cost more than decoding the answer). */
+static int arm_busy(tconn *c, int64_t timeout_ns) {
+        c->deadline = dcem_clock_mono(dcem_loop_clock(c->t->loop)) + timeout_ns;
+        if (c->timer && c->timer_at <= c->deadline)
+                return 0;
+        return arm_at(c, c->deadline);
 }
 
 static void try_write(tconn *c) {
@@ -220,7 +277,7 @@ static void start_request(tconn *c) {
         c->txlen = mb_mbap_request(c->tx, c->tid, &q->r);
         c->txoff = 0;
         c->st = C_BUSY;
-        if (arm(c, q->r.timeout_ns) < 0) {
+        if (arm_busy(c, q->r.timeout_ns) < 0) {
                 conn_fail(c, -ENOMEM);
                 return;
         }
@@ -259,18 +316,14 @@ static void on_data(tconn *c) {
                 size_t n = 0;
                 int exc = 0;
                 int r = mb_pdu_parse(frame + 7, len - 1, &q->r, regs, bits, &n, &exc);
-                c->cur = NULL;
-                if (c->timer) {
-                        (void)dcem_loop_cancel_timer(t->loop, c->timer);
-                        c->timer = 0;
-                }
+                c->cur = NULL; /* the timer stays armed: see arm_busy */
                 if (r == -EBADMSG) {
                         /* the stream cannot be trusted any more */
                         conn_close(c);
                 } else {
                         c->st = C_IDLE;
                 }
-                complete(t, q, r, exc, regs, bits, n);
+                complete(t, q, r, exc, regs, bits, n, true);
                 if (t->dead)
                         return;
                 dispatch(t);
@@ -353,6 +406,15 @@ static void on_timer(dcem_loop *l, uint64_t id, void *ud) {
                 dispatch(c->t);
                 break;
         case C_BUSY:
+                if (dcem_clock_mono(dcem_loop_clock(c->t->loop)) < c->deadline) {
+                        /* armed for an earlier request: wait for this one's deadline */
+                        if (arm_at(c, c->deadline) < 0) {
+                                conn_fail(c, -ENOMEM);
+                                if (!c->t->dead)
+                                        dispatch(c->t);
+                        }
+                        break;
+                }
                 conn_fail(c, -ETIMEDOUT);
                 if (!c->t->dead)
                         dispatch(c->t);
@@ -396,6 +458,7 @@ static int conn_open(tconn *c) {
 }
 
 static void dispatch(tcp *t) {
+        t->want_dispatch = false;
         while (t->head && !t->dead) {
                 tconn *idle = NULL, *closed = NULL;
                 bool connecting = false;
@@ -436,19 +499,21 @@ static int tcp_submit(void *impl, const mb_xfer_req *req, mb_xfer_cb cb, void *u
                 return -EINVAL;
         if (t->qlen >= t->o.queue_cap)
                 return -ENOBUFS;
-        treq *q = calloc(1, sizeof *q);
+        treq *q = req_get(t);
         if (!q)
                 return -ENOMEM;
         q->id = ++t->next_id;
         q->r = *req;
         q->cb = cb;
         q->ud = ud;
-        if (!t->dispatch_timer) {
+        if (t->depth > 0) {
+                /* inside one of our callbacks: dispatched when it returns */
+                t->want_dispatch = true;
+        } else {
                 /* run from the loop, so callbacks never happen inside submit */
-                int r = dcem_loop_add_timer(t->loop, dcem_clock_mono(dcem_loop_clock(t->loop)), on_dispatch, t,
-                                            &t->dispatch_timer);
+                int r = arm_dispatch(t);
                 if (r < 0) {
-                        free(q);
+                        req_put(t, q);
                         return r;
                 }
         }
@@ -483,7 +548,7 @@ static void tcp_cancel(void *impl, uint64_t id) {
                         if (t->ctail == q)
                                 t->ctail = prev; /* a continuation too, or NULL */
                         t->qlen--;
-                        free(q);
+                        req_put(t, q);
                         return;
                 }
         }
@@ -512,6 +577,11 @@ static void tcp_destroy(tcp *t) {
                 treq *n = t->head->next;
                 free(t->head);
                 t->head = n;
+        }
+        while (t->spare) {
+                treq *n = t->spare->next;
+                free(t->spare);
+                t->spare = n;
         }
         if (t->dispatch_timer)
                 (void)dcem_loop_cancel_timer(t->loop, t->dispatch_timer);

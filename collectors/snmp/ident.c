@@ -17,6 +17,8 @@ typedef struct centry {
         size_t nprefix;
         soid *identify;
         size_t nidentify;
+        soid *idtab;
+        size_t nidtab;
         soid vendor_oid, model_oid;
         bool has_vendor_oid, has_model_oid;
 } centry;
@@ -26,6 +28,8 @@ struct snmp_catalog {
         size_t n;
         soid *oids;
         size_t noids;
+        soid *tabs;
+        size_t ntabs;
 };
 
 void snmp_catalog_free(snmp_catalog *c) {
@@ -34,9 +38,11 @@ void snmp_catalog_free(snmp_catalog *c) {
         for (size_t i = 0; i < c->n; i++) {
                 free(c->e[i].prefix);
                 free(c->e[i].identify);
+                free(c->e[i].idtab);
         }
         free(c->e);
         free(c->oids);
+        free(c->tabs);
         free(c);
 }
 
@@ -44,16 +50,20 @@ size_t snmp_catalog_size(const snmp_catalog *c) {
         return c ? c->n : 0;
 }
 
-static int add_oid(snmp_catalog *c, const soid *o) {
-        for (size_t i = 0; i < c->noids; i++)
-                if (soid_cmp(&c->oids[i], o) == 0)
+static int add_to(soid **list, size_t *n, const soid *o) {
+        for (size_t i = 0; i < *n; i++)
+                if (soid_cmp(&(*list)[i], o) == 0)
                         return 0;
-        soid *n = realloc(c->oids, (c->noids + 1) * sizeof(soid));
-        if (!n)
+        soid *nl = realloc(*list, (*n + 1) * sizeof(soid));
+        if (!nl)
                 return -ENOMEM;
-        n[c->noids++] = *o;
-        c->oids = n;
+        nl[(*n)++] = *o;
+        *list = nl;
         return 0;
+}
+
+static int add_oid(snmp_catalog *c, const soid *o) {
+        return add_to(&c->oids, &c->noids, o);
 }
 
 static int parse_list(const dcem_strlist *l, soid **ret, size_t *ret_n, const char *pname, const char *key,
@@ -121,11 +131,15 @@ int snmp_catalog_build(const snmp_profile_conf *const *profs, size_t n, snmp_cat
                 snprintf(e->description, sizeof(e->description), "%s", p->description ? p->description : "");
                 if ((r = parse_list(&p->sys_object_id, &e->prefix, &e->nprefix, pn, "sys_object_id", err, errlen)) < 0 ||
                     (r = parse_list(&p->identify, &e->identify, &e->nidentify, pn, "identify", err, errlen)) < 0 ||
+                    (r = parse_list(&p->identify_table, &e->idtab, &e->nidtab, pn, "identify_table", err, errlen)) < 0 ||
                     (r = parse_one(p->vendor_oid, &e->vendor_oid, &e->has_vendor_oid, pn, "vendor_oid", err, errlen)) < 0 ||
                     (r = parse_one(p->model_oid, &e->model_oid, &e->has_model_oid, pn, "model_oid", err, errlen)) < 0)
                         goto fail;
                 for (size_t k = 0; k < e->nidentify; k++)
                         if ((r = add_oid(c, &e->identify[k])) < 0)
+                                goto fail;
+                for (size_t k = 0; k < e->nidtab; k++)
+                        if ((r = add_to(&c->tabs, &c->ntabs, &e->idtab[k])) < 0)
                                 goto fail;
                 if ((e->has_vendor_oid && (r = add_oid(c, &e->vendor_oid)) < 0) ||
                     (e->has_model_oid && (r = add_oid(c, &e->model_oid)) < 0))
@@ -134,6 +148,8 @@ int snmp_catalog_build(const snmp_profile_conf *const *profs, size_t n, snmp_cat
         if (c->n)
                 qsort(c->e, c->n, sizeof(centry), cmp_entry);
         qsort(c->oids, c->noids, sizeof(soid), cmp_soid);
+        if (c->ntabs)
+                qsort(c->tabs, c->ntabs, sizeof(soid), cmp_soid);
         *ret = c;
         return 0;
 fail:
@@ -219,6 +235,20 @@ const soid *snmp_catalog_oids(const snmp_catalog *c, size_t *ret_n) {
         return c->oids;
 }
 
+const soid *snmp_catalog_tables(const snmp_catalog *c, size_t *ret_n) {
+        *ret_n = c->ntabs;
+        return c->tabs;
+}
+
+/* Column col has a row in the store (a usable value under it). */
+static bool has_row(const vb_store *st, const soid *col) {
+        size_t i = vb_store_lower_bound(st, col);
+        for (; i < st->n && soid_has_prefix(&st->e[i].oid, col); i++)
+                if (st->e[i].oid.n > col->n && !sval_is_exception(&st->e[i].val) && st->e[i].val.t != SV_OTHER)
+                        return true;
+        return false;
+}
+
 /* The value at oid when it is a usable answer (not absent, not an exception). */
 static const sval *answer(const vb_store *st, const soid *oid) {
         const sval *v = vb_store_get(st, oid);
@@ -272,11 +302,13 @@ int snmp_catalog_choose(const snmp_catalog *c, const vb_store *st, snmp_ident *r
                         bool idok = true;
                         for (size_t k = 0; k < e->nidentify; k++)
                                 idok &= answer(st, &e->identify[k]) != NULL;
+                        for (size_t k = 0; k < e->nidtab; k++)
+                                idok &= has_row(st, &e->idtab[k]);
                         uint32_t score = 0;
                         if (pass == 1 && pre && idok)
                                 score = pre;
-                        else if (pass == 2 && !any_prefix && e->nidentify && idok)
-                                score = (uint32_t)e->nidentify;
+                        else if (pass == 2 && !any_prefix && (e->nidentify || e->nidtab) && idok)
+                                score = (uint32_t)(e->nidentify + e->nidtab);
                         if (pass == 1 && pre)
                                 any_prefix = true;
                         if (score > best_score) { /* entries are sorted: the first name wins ties */

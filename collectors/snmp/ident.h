@@ -4,14 +4,20 @@
  * The catalog lists every profile's identity: its sysObjectID prefixes, the
  * scalars that must answer (`identify:`, e.g. mandatory objects of a standard
  * MIB such as RFC 1628's upsBatteryStatus), and where the device names its
- * maker and model (`vendor_oid:`, `model_oid:`). One GET (packed like any
- * scalars, see plan.h) of snmp_catalog_oids() fetches all of it, together
- * with sysDescr, sysObjectID and sysName; snmp_catalog_choose() then picks:
+ * maker and model (`vendor_oid:`, `model_oid:`), and the table columns that
+ * must have a row (`identify_table:`, for standard MIBs without a scalar,
+ * such as RFC 3433's entPhySensorTable). One GET (packed like any scalars,
+ * see plan.h) of snmp_catalog_oids() fetches the objects, together with
+ * sysDescr, sysObjectID and sysName, and one GETNEXT of
+ * snmp_catalog_tables() the first row of each column (the collector puts an
+ * answer in the store only when it lies under its column);
+ * snmp_catalog_choose() then picks:
  *
  *   1. profiles whose sys_object_id prefix matches (and whose identify
- *      objects, if any, all answered): the longest prefix wins;
+ *      objects and tables, if any, all answered): the longest prefix wins;
  *   2. when no prefix of any profile matches: profiles with identify
- *      objects that all answered; the one with the most of them wins;
+ *      objects or tables that all answered; the one with the most of them
+ *      wins;
  *   ties go to the first name in alphabetical order (deterministic).
  *
  * Building and choosing are pure; snmp_catalog_load reads the profiles.
@@ -55,9 +61,13 @@ size_t snmp_catalog_size(const snmp_catalog *c);
 /* The scalars to GET: sysDescr, sysObjectID, sysName and every profile's
  * identify, vendor_oid and model_oid; sorted, no duplicates. Borrowed. */
 const soid *snmp_catalog_oids(const snmp_catalog *c, size_t *ret_n);
+/* The columns to GETNEXT (every profile's identify_table); sorted, no
+ * duplicates, possibly none. Borrowed. */
+const soid *snmp_catalog_tables(const snmp_catalog *c, size_t *ret_n);
 
-/* Choose from a store holding the answers to snmp_catalog_oids (missing
- * entries are "no answer"). Fills *ret (always: what the device said, even
+/* Choose from a store holding the answers to snmp_catalog_oids and, for
+ * snmp_catalog_tables, the GETNEXT answers that lie under their column
+ * (missing entries are "no answer"). Fills *ret (always: what the device said, even
  * when nothing matches). 0 when a profile was chosen; -ENOENT when the device
  * answered but nothing fits; -ENODATA when not even sysObjectID answered. */
 int snmp_catalog_choose(const snmp_catalog *c, const vb_store *st, snmp_ident *ret);

@@ -9,11 +9,18 @@
 
 #define SNMP_COUNTERS_MAX 4096
 
+/* A compiled row condition (snmp_select_conf). */
+typedef struct msel {
+        bool has_col, has_via;
+        soid col, via;
+} msel;
+
 typedef struct mpoint {
         const snmp_point_conf *c;
         bool has_oid, is_table, has_digits_oid, has_digits_col, has_divisor_col, has_range;
-        soid oid, column, digits_oid, digits_col, divisor_col;
-        soid *sel_col;     /* per select: the column (n == 0 when by index) */
+        bool has_si_col, has_prec_col, has_status_col;
+        soid oid, column, digits_oid, digits_col, divisor_col, si_col, prec_col, status_col;
+        msel *sel, *any;   /* per select / select_any */
         double *invalid;
         size_t ninvalid;
         double rmin, rmax;
@@ -84,7 +91,8 @@ void snmp_model_free(snmp_model *m) {
         if (!m)
                 return;
         for (size_t i = 0; i < m->n; i++) {
-                free(m->p[i].sel_col);
+                free(m->p[i].sel);
+                free(m->p[i].any);
                 free(m->p[i].invalid);
                 free(m->p[i].fb);
         }
@@ -108,6 +116,38 @@ static int parse_oid_opt(const char *s, soid *o, bool *has, const char *pname, c
         return 0;
 }
 
+/* Compile n row conditions into *ret (allocated); their columns join the walk. */
+static int build_select(snmp_model *m, const snmp_select_conf *sel, size_t n, msel **ret, const char *nm,
+                        const char *key, char *err, size_t len) {
+        if (!n)
+                return 0;
+        msel *ms = calloc(n, sizeof(msel));
+        if (!ms)
+                return -ENOMEM;
+        *ret = ms;
+        for (size_t i = 0; i < n; i++) {
+                if (parse_oid_opt(sel[i].column, &ms[i].col, &ms[i].has_col, nm, key, err, len) < 0 ||
+                    parse_oid_opt(sel[i].via, &ms[i].via, &ms[i].has_via, nm, key, err, len) < 0)
+                        return -EINVAL;
+                if (ms[i].has_col == (sel[i].index > 0)) {
+                        seterr(err, len, "point %s: each %s needs one of column and index", nm, key);
+                        return -EINVAL;
+                }
+                if (ms[i].has_via && !ms[i].has_col) {
+                        seterr(err, len, "point %s: %s via needs a column to read in the other row", nm, key);
+                        return -EINVAL;
+                }
+                if (!sel[i].equals == !sel[i].one_of.n) {
+                        seterr(err, len, "point %s: each %s needs one of equals and one_of", nm, key);
+                        return -EINVAL;
+                }
+                if ((ms[i].has_col && oid_list_add(&m->columns, &m->ncolumns, &ms[i].col) < 0) ||
+                    (ms[i].has_via && oid_list_add(&m->columns, &m->ncolumns, &ms[i].via) < 0))
+                        return -ENOMEM;
+        }
+        return 0;
+}
+
 static int build_point(snmp_model *m, mpoint *p, const snmp_point_conf *c, char *err, size_t len) {
         const char *nm = c->name ? c->name : "?";
         bool has_col = false;
@@ -116,7 +156,10 @@ static int build_point(snmp_model *m, mpoint *p, const snmp_point_conf *c, char 
             parse_oid_opt(c->column, &p->column, &has_col, nm, "column", err, len) < 0 ||
             parse_oid_opt(c->digits_oid, &p->digits_oid, &p->has_digits_oid, nm, "digits_oid", err, len) < 0 ||
             parse_oid_opt(c->digits_column, &p->digits_col, &p->has_digits_col, nm, "digits_column", err, len) < 0 ||
-            parse_oid_opt(c->divisor_column, &p->divisor_col, &p->has_divisor_col, nm, "divisor_column", err, len) < 0)
+            parse_oid_opt(c->divisor_column, &p->divisor_col, &p->has_divisor_col, nm, "divisor_column", err, len) < 0 ||
+            parse_oid_opt(c->si_scale_column, &p->si_col, &p->has_si_col, nm, "si_scale_column", err, len) < 0 ||
+            parse_oid_opt(c->precision_column, &p->prec_col, &p->has_prec_col, nm, "precision_column", err, len) < 0 ||
+            parse_oid_opt(c->status_column, &p->status_col, &p->has_status_col, nm, "status_column", err, len) < 0)
                 return -EINVAL;
         p->is_table = has_col;
         bool has_sum = c->sum_of && *c->sum_of;
@@ -128,8 +171,15 @@ static int build_point(snmp_model *m, mpoint *p, const snmp_point_conf *c, char 
                 seterr(err, len, "point %s: sum_of goes with a scalar oid or alone, not with a column", nm);
                 return -EINVAL;
         }
-        if (!has_col && (p->has_digits_col || p->has_divisor_col || c->select.n)) {
-                seterr(err, len, "point %s: digits_column, divisor_column and select need a column", nm);
+        if (!has_col && (p->has_digits_col || p->has_divisor_col || p->has_si_col || p->has_prec_col ||
+                         p->has_status_col || c->select.n || c->select_any.n)) {
+                seterr(err, len,
+                       "point %s: digits_column, divisor_column, si_scale_column, precision_column, status_column, "
+                       "select and select_any need a column", nm);
+                return -EINVAL;
+        }
+        if (p->has_status_col != (c->status_ok.n > 0)) {
+                seterr(err, len, "point %s: status_column and status_ok go together", nm);
                 return -EINVAL;
         }
         if (!has_col && strchr(nm, '{')) {
@@ -175,23 +225,11 @@ static int build_point(snmp_model *m, mpoint *p, const snmp_point_conf *c, char 
                         }
                 p->ninvalid = c->invalid.n;
         }
-        if (c->select.n) {
-                p->sel_col = calloc(c->select.n, sizeof(soid));
-                if (!p->sel_col)
-                        return -ENOMEM;
-                const snmp_select_conf *sel = c->select.items;
-                for (size_t i = 0; i < c->select.n; i++) {
-                        bool has = false;
-                        if (parse_oid_opt(sel[i].column, &p->sel_col[i], &has, nm, "select column", err, len) < 0)
-                                return -EINVAL;
-                        if (has == (sel[i].index > 0)) {
-                                seterr(err, len, "point %s: each select needs one of column and index", nm);
-                                return -EINVAL;
-                        }
-                        if (has && oid_list_add(&m->columns, &m->ncolumns, &p->sel_col[i]) < 0)
-                                return -ENOMEM;
-                }
-        }
+        int r = build_select(m, c->select.items, c->select.n, &p->sel, nm, "select", err, len);
+        if (r == 0)
+                r = build_select(m, c->select_any.items, c->select_any.n, &p->any, nm, "select_any", err, len);
+        if (r < 0)
+                return r;
         if (c->fallback.n) {
                 if (!p->has_oid) {
                         seterr(err, len, "point %s: fallback needs a scalar oid", nm);
@@ -213,7 +251,10 @@ static int build_point(snmp_model *m, mpoint *p, const snmp_point_conf *c, char 
             (p->has_digits_oid && oid_list_add(&m->scalars, &m->nscalars, &p->digits_oid) < 0) ||
             (has_col && oid_list_add(&m->columns, &m->ncolumns, &p->column) < 0) ||
             (p->has_digits_col && oid_list_add(&m->columns, &m->ncolumns, &p->digits_col) < 0) ||
-            (p->has_divisor_col && oid_list_add(&m->columns, &m->ncolumns, &p->divisor_col) < 0))
+            (p->has_divisor_col && oid_list_add(&m->columns, &m->ncolumns, &p->divisor_col) < 0) ||
+            (p->has_si_col && oid_list_add(&m->columns, &m->ncolumns, &p->si_col) < 0) ||
+            (p->has_prec_col && oid_list_add(&m->columns, &m->ncolumns, &p->prec_col) < 0) ||
+            (p->has_status_col && oid_list_add(&m->columns, &m->ncolumns, &p->status_col) < 0))
                 return -ENOMEM;
         return 0;
 }
@@ -278,16 +319,18 @@ int snmp_expand_name(const char *tmpl, const soid *index, char *buf, size_t len)
                                 uint32_t pos = (uint32_t)(s[2] - '1');
                                 if (pos >= index->n)
                                         return -EINVAL;
-                                snprintf(piece, sizeof(piece), "%u", (unsigned)index->a[pos]);
+                                soid_u32_text(index->a[pos], piece);
                         } else
                                 return -EINVAL;
                         add = piece;
                         addlen = strlen(piece);
                         s = e + 1;
                 } else {
+                        /* A literal run up to the next '{', copied at once. */
+                        const char *e = strchr(s, '{');
                         add = s;
-                        addlen = 1;
-                        s++;
+                        addlen = e ? (size_t)(e - s) : strlen(s);
+                        s += addlen;
                 }
                 if (o + addlen >= len)
                         return -ENAMETOOLONG;
@@ -411,7 +454,9 @@ static int record(snmp_model *m, const char *name, double v, dcem_quality q) {
                 m->em_alloc = na;
         }
         emitted *e = &m->em[m->nem++];
-        snprintf(e->name, sizeof(e->name), "%s", name);
+        size_t n = strnlen(name, sizeof(e->name) - 1);
+        memcpy(e->name, name, n);
+        e->name[n] = 0;
         e->v = v;
         e->q = q;
         return 0;
@@ -438,26 +483,86 @@ static int out(evalctx *x, const mpoint *p, const char *name, double v, dcem_qua
         return record(x->m, name, v, q);
 }
 
+/* The value of column col in row index, or NULL. */
+static const sval *cell(const vb_store *st, const soid *col, const soid *index) {
+        soid o;
+        if (soid_join(col, index, &o) < 0)
+                return NULL;
+        return vb_store_get(st, &o);
+}
+
+/* Does row index meet condition sel (compiled as ms)? */
+static bool cond_holds(const snmp_select_conf *sel, const msel *ms, const vb_store *st, const soid *index) {
+        char text[SNMP_STR_MAX];
+        if (sel->index > 0) {
+                if ((uint64_t)sel->index > index->n)
+                        return false;
+                snprintf(text, sizeof(text), "%u", (unsigned)index->a[sel->index - 1]);
+        } else {
+                soid other = *index;
+                if (ms->has_via) {
+                        /* The via column holds the index of the row to read
+                         * (one sub-identifier; 0 means "none"). */
+                        const sval *ptr = cell(st, &ms->via, index);
+                        double x;
+                        const char *why;
+                        if (!ptr || snmp_value_number(ptr, &x, &why) < 0 || !(x >= 1) || x > 4294967295.0 ||
+                            x != floor(x))
+                                return false;
+                        other = (soid){ .n = 1, .a = { (uint32_t)x } };
+                }
+                const sval *v = cell(st, &ms->col, &other);
+                if (!v || sval_is_exception(v))
+                        return false;
+                snmp_value_text(v, text, sizeof(text));
+        }
+        if (sel->equals)
+                return strcmp(text, sel->equals) == 0;
+        for (size_t i = 0; i < sel->one_of.n; i++)
+                if (strcmp(text, sel->one_of.items[i]) == 0)
+                        return true;
+        return false;
+}
+
 static bool row_selected(const mpoint *p, const vb_store *st, const soid *index) {
         const snmp_select_conf *sel = p->c->select.items;
-        for (size_t i = 0; i < p->c->select.n; i++) {
-                char text[SNMP_STR_MAX];
-                if (sel[i].index > 0) {
-                        if ((uint64_t)sel[i].index > index->n)
-                                return false;
-                        snprintf(text, sizeof(text), "%u", (unsigned)index->a[sel[i].index - 1]);
-                } else {
-                        soid o;
-                        if (soid_join(&p->sel_col[i], index, &o) < 0)
-                                return false;
-                        const sval *v = vb_store_get(st, &o);
-                        if (!v)
-                                return false;
-                        snmp_value_text(v, text, sizeof(text));
-                }
-                if (strcmp(text, sel[i].equals) != 0)
+        for (size_t i = 0; i < p->c->select.n; i++)
+                if (!cond_holds(&sel[i], &p->sel[i], st, index))
                         return false;
-        }
+        const snmp_select_conf *any = p->c->select_any.items;
+        for (size_t i = 0; i < p->c->select_any.n; i++)
+                if (cond_holds(&any[i], &p->any[i], st, index))
+                        return true;
+        return p->c->select_any.n == 0;
+}
+
+/* The row's status (status_column): V_OK when absent or one of status_ok,
+ * V_BAD with the reason in buf otherwise. */
+static vstate row_status(const mpoint *p, const vb_store *st, const soid *index, char *buf, size_t len,
+                         const char **why) {
+        if (!p->has_status_col)
+                return V_OK;
+        const sval *v = cell(st, &p->status_col, index);
+        if (!v || sval_is_exception(v))
+                return V_OK; /* no status for this row: not checked */
+        char text[SNMP_STR_MAX];
+        snmp_value_text(v, text, sizeof(text));
+        for (size_t i = 0; i < p->c->status_ok.n; i++)
+                if (strcmp(text, p->c->status_ok.items[i]) == 0)
+                        return V_OK;
+        snprintf(buf, len, "the device reports status %.20s for this row (not ok)", text);
+        *why = buf;
+        return V_BAD;
+}
+
+/* An integer from column col in row index within [lo, hi], or false. */
+static bool int_cell(const vb_store *st, const soid *col, const soid *index, double lo, double hi, double *ret) {
+        const sval *v = cell(st, col, index);
+        double x;
+        const char *why;
+        if (!v || snmp_value_number(v, &x, &why) < 0 || x < lo || x > hi || x != floor(x))
+                return false;
+        *ret = x;
         return true;
 }
 
@@ -488,6 +593,28 @@ static vstate divisor_of(const vb_store *st, const mpoint *p, const soid *index,
                 }
                 div *= dv;
         }
+        if (p->has_si_col) {
+                /* RFC 3433 EntitySensorDataScale: yocto(1) .. units(9) .. yotta(17),
+                 * a factor of 10^(3 (prefix - 9)), so divide by 10^(3 (9 - prefix)). */
+                double prefix;
+                if (!int_cell(st, &p->si_col, index, 1, 17, &prefix)) {
+                        *why = "the device did not give a usable SI scale (1..17)";
+                        return V_BAD;
+                }
+                div *= pow(10, 3 * (9 - prefix));
+        }
+        if (p->has_prec_col) {
+                /* RFC 3433 EntitySensorPrecision: 1..9 are decimal places of
+                 * a fixed-point value; 0 (an integer) and -8..-1 (the number
+                 * of accurate digits) leave the value as it is. */
+                double prec;
+                if (!int_cell(st, &p->prec_col, index, -8, 9, &prec)) {
+                        *why = "the device did not give a usable precision (-8..9)";
+                        return V_BAD;
+                }
+                if (prec > 0)
+                        div *= pow(10, prec);
+        }
         *ret = div;
         return V_OK;
 }
@@ -510,7 +637,10 @@ static int eval_table(evalctx *x, const mpoint *p, const vb_store *st) {
                         continue;
                 rows++;
                 double div = 1, v = 0;
-                vstate s = divisor_of(st, p, &index, &div, &why);
+                char whybuf[96];
+                vstate s = row_status(p, st, &index, whybuf, sizeof(whybuf), &why);
+                if (s == V_OK)
+                        s = divisor_of(st, p, &index, &div, &why);
                 if (s == V_OK)
                         s = compute(x->m, p, name, &e->val, div, &v, &why);
                 if (s == V_ABSENT && p->c->optional)

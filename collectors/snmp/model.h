@@ -4,9 +4,11 @@
  * Pure. Building parses every OID once and lists what a poll must fetch: the
  * scalar OIDs (for GETs, see plan.h) and the table columns (for walks, see
  * walk.h). Evaluating reads the poll's store and calls emit once per sample:
- * values scaled, digits and divisors applied, rows selected, sentinels and
- * out-of-range values flagged, counters unwrapped (state kept here across
- * polls), fallbacks and sums applied.
+ * values scaled, digits, divisors and RFC 3433 SI scale / precision applied,
+ * rows selected (also through another row: select via), rows whose status
+ * column is not ok made errors, sentinels and out-of-range values flagged,
+ * counters unwrapped (state kept here across polls), fallbacks and sums
+ * applied.
  */
 #ifndef DCEM_SNMP_MODEL_H
 #define DCEM_SNMP_MODEL_H

@@ -46,16 +46,35 @@ int soid_parse(const char *s, soid *ret) {
         return 0;
 }
 
+size_t soid_u32_text(uint32_t v, char *buf) {
+        char tmp[10];
+        size_t n = 0;
+        do {
+                tmp[n++] = (char)('0' + v % 10);
+                v /= 10;
+        } while (v);
+        for (size_t i = 0; i < n; i++)
+                buf[i] = tmp[n - 1 - i];
+        buf[n] = 0;
+        return n;
+}
+
+/* Hand-formatted (no printf): names of table rows are built from OIDs on
+ * every poll, and snprintf was a tenth of a poll's instructions. */
 char *soid_format(const soid *o, char *buf, size_t len) {
         size_t off = 0;
         if (len == 0)
                 return buf;
         buf[0] = 0;
         for (uint32_t i = 0; i < o->n; i++) {
-                int k = snprintf(buf + off, len - off, i ? ".%u" : "%u", (unsigned)o->a[i]);
-                if (k < 0 || (size_t)k >= len - off)
-                        break;
-                off += (size_t)k;
+                char num[11];
+                size_t k = soid_u32_text(o->a[i], num);
+                if (off + (i ? 1 : 0) + k >= len)
+                        break; /* cut at a whole sub-identifier */
+                if (i)
+                        buf[off++] = '.';
+                memcpy(buf + off, num, k + 1);
+                off += k;
         }
         return buf;
 }
@@ -131,7 +150,8 @@ size_t vb_store_lower_bound(const vb_store *st, const soid *oid) {
 }
 
 int vb_store_put(vb_store *st, const soid *oid, const sval *val) {
-        size_t i = vb_store_lower_bound(st, oid);
+        /* Answers mostly come in OID order: appending needs no search. */
+        size_t i = st->n && soid_cmp(&st->e[st->n - 1].oid, oid) < 0 ? st->n : vb_store_lower_bound(st, oid);
         if (i < st->n && soid_cmp(&st->e[i].oid, oid) == 0) {
                 st->e[i].val = *val;
                 return 0;

@@ -16,12 +16,17 @@
 
 static const dcem_schema_key select_keys[] = {
         { .name = "column", .type = DCEM_T_STR, .offset = offsetof(snmp_select_conf, column),
-          .doc = "A column of the same table whose text in the row must equal `equals` (e.g. a description column)." },
+          .doc = "A column whose text in the row (same index) must match (e.g. a description column)." },
         { .name = "index", .type = DCEM_T_INT, .def = "0", .min = 0, .max = 64,
           .offset = offsetof(snmp_select_conf, index),
-          .doc = "Instead of a column: the 1-based component of the row index that must equal `equals`." },
-        { .name = "equals", .type = DCEM_T_STR, .flags = DCEM_REQUIRED, .offset = offsetof(snmp_select_conf, equals),
+          .doc = "Instead of a column: the 1-based component of the row index that must match." },
+        { .name = "via", .type = DCEM_T_STR, .offset = offsetof(snmp_select_conf, via),
+          .doc = "A column of this row holding another row's index, a single number (e.g. ENTITY-MIB "
+                 "entPhysicalContainedIn): `column` is then read in that row (0 or no value: the condition fails)." },
+        { .name = "equals", .type = DCEM_T_STR, .offset = offsetof(snmp_select_conf, equals),
           .doc = "The text to match (numbers in decimal, OIDs dotted)." },
+        { .name = "one_of", .type = DCEM_T_STRLIST, .offset = offsetof(snmp_select_conf, one_of),
+          .doc = "Instead of equals: the texts any of which matches." },
         { 0 },
 };
 static const dcem_schema select_schema = {
@@ -66,8 +71,21 @@ static const dcem_schema_key point_keys[] = {
           .doc = "A column (same row index) giving decimal digits: value / 10^digits (Raritan PDU2)." },
         { .name = "divisor_column", .type = DCEM_T_STR, .offset = OFF(divisor_column),
           .doc = "A column (same row index) giving a divisor: value / divisor (APC cooling tables)." },
+        { .name = "si_scale_column", .type = DCEM_T_STR, .offset = OFF(si_scale_column),
+          .doc = "A column (same row index) giving an SI prefix as RFC 3433 EntitySensorDataScale (yocto 1 .. "
+                 "units 9 .. yotta 17): value x 10^(3 (prefix - 9))." },
+        { .name = "precision_column", .type = DCEM_T_STR, .offset = OFF(precision_column),
+          .doc = "A column (same row index) giving RFC 3433 EntitySensorPrecision (-8..9): 1..9 decimal places "
+                 "(value / 10^precision); 0 and -8..-1 (accurate digits) leave the value as it is." },
+        { .name = "status_column", .type = DCEM_T_STR, .offset = OFF(status_column),
+          .doc = "A column (same row index) giving the row's status: a value not in status_ok makes the "
+                 "sample an error (a row without a status is not checked)." },
+        { .name = "status_ok", .type = DCEM_T_STRLIST, .offset = OFF(status_ok),
+          .doc = "The status values meaning the reading is good (numbers in decimal); required with status_column." },
         { .name = "select", .type = DCEM_T_LIST, .sub = &select_schema, .offset = OFF(select),
           .doc = "Conditions a row must meet (all of them): rows chosen by description, not by index." },
+        { .name = "select_any", .type = DCEM_T_LIST, .sub = &select_schema, .offset = OFF(select_any),
+          .doc = "Conditions of which a row must meet at least one (as well as all of select)." },
         { .name = "invalid", .type = DCEM_T_STRLIST, .offset = OFF(invalid),
           .doc = "Raw values meaning \"not available\" (e.g. -1): an error sample, not a number." },
         { .name = "range", .type = DCEM_T_STR, .offset = OFF(range),
@@ -99,6 +117,10 @@ static const dcem_schema_key profile_keys[] = {
           .doc = "Scalar OIDs that must all answer with a value for profile: auto to choose this profile: with "
                  "sys_object_id, both must match; alone (a standard MIB any vendor implements), the profile is "
                  "chosen only when no sysObjectID prefix matches." },
+        { .name = "identify_table", .type = DCEM_T_STRLIST, .offset = offsetof(snmp_profile_conf, identify_table),
+          .doc = "Table columns that must each have at least one row (one GETNEXT of them all) for profile: "
+                 "auto to choose this profile; counted with identify (a standard MIB with no scalar of its "
+                 "own, such as RFC 3433's entPhySensorTable)." },
         { .name = "vendor", .type = DCEM_T_STR, .offset = offsetof(snmp_profile_conf, vendor),
           .doc = "The maker's name (printed by dcem-agent probe)." },
         { .name = "vendor_oid", .type = DCEM_T_STR, .offset = offsetof(snmp_profile_conf, vendor_oid),

@@ -3,10 +3,15 @@
  * A point maps one object (a scalar OID) or one column of a table (one sample
  * per row, the row index filling {i1}..{i9} / {index} in its name) to a
  * canonical dcem point, with its scale and unit. Rows may be chosen by the
- * text of another column of the same row (select: description columns) or by
- * an index component; the value may be divided by 10^digits or by a divisor
- * read from the device in the same row. A point may fall back to other OIDs
- * or to the sum of other points ("sum the phases").
+ * text of another column of the same row (select: description columns), of
+ * another table's row that this row points to (via: e.g. ENTITY-MIB's
+ * entPhysicalContainedIn), or by an index component; all `select` conditions
+ * must hold and, when given, one of `select_any`. The value may be divided by
+ * 10^digits or by a divisor read from the device in the same row, or scaled
+ * by an SI prefix and a precision read from the row (RFC 3433
+ * EntitySensorDataScale / EntitySensorPrecision); a status column marks rows
+ * whose sensor is not ok as errors. A point may fall back to other OIDs or to
+ * the sum of other points ("sum the phases").
  *
  * A profile file holds a list of such points plus the sysObjectID prefixes it
  * is meant for (profile: auto). The schema tables here are applied by the
@@ -31,9 +36,11 @@ typedef enum snmp_vtype {
 } snmp_vtype;
 
 typedef struct snmp_select_conf {
-        char *column;   /* a column of the same table: its text in this row ... */
+        char *column;   /* a column: its text in this row ... */
         int64_t index;  /* ... or the Nth (1-based) component of the row index */
-        char *equals;   /* must equal this */
+        char *via;      /* column read in the row whose index the via column of this row gives */
+        char *equals;   /* must equal this ... */
+        dcem_strlist one_of; /* ... or one of these */
 } snmp_select_conf;
 
 typedef struct snmp_fallback_conf {
@@ -54,7 +61,12 @@ typedef struct snmp_point_conf {
         char *digits_oid;     /* value / 10^(this scalar) */
         char *digits_column;  /* value / 10^(this column, same index) */
         char *divisor_column; /* value / (this column, same index) */
+        char *si_scale_column;  /* value x 10^(3*(this column - 9)): RFC 3433 EntitySensorDataScale */
+        char *precision_column; /* value / 10^(this column) when 1..9 (RFC 3433 EntitySensorPrecision) */
+        char *status_column;    /* the row's status: a value not in status_ok makes the sample an error */
+        dcem_strlist status_ok;
         dcem_list select;     /* of snmp_select_conf, all must match */
+        dcem_list select_any; /* of snmp_select_conf, one must match (when given) */
         dcem_strlist invalid; /* raw values meaning "not available" (e.g. -1) */
         char *range;          /* "MIN..MAX" of plausible scaled values */
         char *sum_of;         /* name prefix of points to add up (alone, or when the oid fails) */
@@ -68,6 +80,7 @@ typedef struct snmp_profile_conf {
         char *source;
         dcem_strlist sys_object_id; /* sysObjectID prefixes this profile is for */
         dcem_strlist identify;      /* scalars that must answer for the profile to be chosen (ident.h) */
+        dcem_strlist identify_table; /* table columns that must have a row (one GETNEXT, ident.h) */
         char *vendor;               /* the maker's name, for dcem-agent probe */
         char *vendor_oid;           /* a scalar naming the maker (wins over vendor when it answers) */
         char *model_oid;            /* a scalar naming the model */

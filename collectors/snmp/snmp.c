@@ -47,6 +47,7 @@ typedef enum phase {
         PH_IDLE = 0,
         PH_DISCOVER, /* v3 engine ID */
         PH_AUTO,     /* identity objects for profile: auto (ident.h) */
+        PH_AUTO_NEXT, /* ... and the first row of its identity tables (one GETNEXT) */
         PH_SCALARS,
         PH_WALK,
 } phase;
@@ -56,7 +57,7 @@ typedef struct snmp_dev {
         const dcem_clock *clock;
         const snmp_conf *c;
         const dcem_device_conf *dev;
-        char profiles_dir[4096];
+        char *profiles_dir; /* malloc'd copy (a 4 KB array per device before) */
         char peer[SNMP_HOST_MAX + 16];
         char user[64];
         /* Points: the profile's and the device's. */
@@ -64,6 +65,7 @@ typedef struct snmp_dev {
         snmp_catalog *cat;   /* profile: auto, until a profile is chosen */
         snmp_plan idplan;    /* GETs of the catalog's identity OIDs */
         snmp_ident ident;    /* what the device said (profile: auto) */
+        bool auto_tables_done; /* this poll's GETNEXT of the identity tables answered */
         snmp_model *model;
         snmp_plan plan;
         snmp_walk walk;
@@ -90,12 +92,19 @@ typedef struct snmp_dev {
         uint64_t poll_requests;
 } snmp_dev;
 
-static bool lib_ready;
+static bool lib_ready, lib_v3_ready;
 
-/* Initialise net-snmp once for the process. */
-static void lib_init(void) {
-        if (lib_ready)
+/* Initialise net-snmp once for the process. init_snmp() (SNMPv3: USM and
+ * its crypto, which initialises OpenSSL: ~1.6 MB of libcrypto pages) only
+ * once a v3 device needs it; v1/v2c sessions work without it. */
+static void lib_init(bool v3) {
+        if (lib_ready) {
+                if (v3 && !lib_v3_ready) {
+                        init_snmp("dcem-snmp");
+                        lib_v3_ready = true;
+                }
                 return;
+        }
         /* Only agent/ logs: every net-snmp message goes to a handler that
          * drops it (with no handler at all net-snmp writes to stderr). */
         netsnmp_register_loghandler(NETSNMP_LOGHANDLER_NONE, LOG_DEBUG);
@@ -111,7 +120,10 @@ static void lib_init(void) {
         setenv("MIBS", "", 1);
         setenv("MIBDIRS", "", 1);
         netsnmp_ds_set_boolean(NETSNMP_DS_LIBRARY_ID, NETSNMP_DS_LIB_MIB_ERRORS, 0);
-        init_snmp("dcem-snmp");
+        if (v3) {
+                init_snmp("dcem-snmp");
+                lib_v3_ready = true;
+        }
         lib_ready = true;
 }
 
@@ -373,9 +385,9 @@ static int build_model(snmp_dev *d, char *err, size_t errlen) {
                         return r;
                 d->has_walk = true;
         }
-        d->reqcap = ncol > (size_t)c->max_varbinds ? ncol : (size_t)c->max_varbinds;
-        if (d->reqcap < 1)
-                d->reqcap = 1;
+        /* reqoids carries a walk's request only (snmp_walk_request: room
+         * for ncol); scalar GETs take their OIDs from the model. */
+        d->reqcap = ncol ? ncol : 1;
         d->reqoids = calloc(d->reqcap, sizeof(soid));
         return d->reqoids ? 0 : -ENOMEM;
 }
@@ -392,6 +404,12 @@ static void step(snmp_dev *d) {
                         break;
                 case PH_AUTO: {
                         if (!snmp_plan_next(&d->idplan, &d->range)) {
+                                size_t ntab;
+                                snmp_catalog_tables(d->cat, &ntab);
+                                if (ntab && !d->auto_tables_done) {
+                                        d->ph = PH_AUTO_NEXT; /* the identity tables, then choose */
+                                        continue;
+                                }
                                 choose_profile(d);
                                 if (d->status < 0) {
                                         finish(d);
@@ -411,6 +429,21 @@ static void step(snmp_dev *d) {
                         r = send_pdu(d, pdu);
                         break;
                 }
+                case PH_AUTO_NEXT: {
+                        /* One GETNEXT of every identity table's column: its
+                         * first row, if any (got_auto_next). */
+                        size_t ntab;
+                        const soid *tabs = snmp_catalog_tables(d->cat, &ntab);
+                        netsnmp_pdu *pdu = new_pdu(d, SNMP_MSG_GETNEXT);
+                        if (!pdu) {
+                                r = -ENOMEM;
+                                break;
+                        }
+                        for (size_t i = 0; i < ntab; i++)
+                                add_oid(pdu, &tabs[i]);
+                        r = send_pdu(d, pdu);
+                        break;
+                }
                 case PH_SCALARS:
                         if (snmp_plan_next(&d->plan, &d->range)) {
                                 r = send_scalars(d);
@@ -423,6 +456,14 @@ static void step(snmp_dev *d) {
                 case PH_WALK: {
                         size_t k = d->has_walk ? snmp_walk_request(&d->walk, d->reqoids) : 0;
                         if (!k) {
+                                /* A walk cut by max_walk_requests lacks rows:
+                                 * never silent (a missing PSU or outlet would
+                                 * vanish from a sum). */
+                                if (d->has_walk && d->walk.truncated)
+                                        seterr(d, -E2BIG,
+                                               "table walk of %.64s stopped after %zu requests (max_walk_requests): "
+                                               "rows may be missing",
+                                               d->peer, d->walk.requests);
                                 finish(d);
                                 return;
                         }
@@ -555,6 +596,26 @@ static void got_walk(snmp_dev *d, netsnmp_pdu *pdu) {
 static void got_auto(snmp_dev *d, netsnmp_pdu *pdu) {
         size_t n;
         got_gets(d, pdu, &d->idplan, snmp_catalog_oids(d->cat, &n));
+}
+
+/* The answer to the GETNEXT of the identity tables: a varbind counts as a
+ * row of its column only when it lies under it (an error answer, e.g. v1's
+ * noSuchName past the end of the MIB, means no rows). Then choose. */
+static void got_auto_next(snmp_dev *d, netsnmp_pdu *pdu) {
+        size_t ntab;
+        const soid *tabs = snmp_catalog_tables(d->cat, &ntab);
+        size_t i = 0;
+        for (netsnmp_variable_list *vb = pdu->variables; pdu->errstat == SNMP_ERR_NOERROR && vb && i < ntab;
+             vb = vb->next_variable, i++) {
+                soid got;
+                sval v;
+                sval_from_vb(vb, &v);
+                if (soid_from_vb(vb, &got) && got.n > tabs[i].n && soid_has_prefix(&got, &tabs[i]) &&
+                    !sval_is_exception(&v) && vb_store_put(&d->store, &got, &v) < 0)
+                        seterr(d, -E2BIG, "too many values from %.64s", d->peer);
+        }
+        d->auto_tables_done = true;
+        d->ph = PH_AUTO;
 }
 
 /* Every identity answer is in the store: choose the profile, load it and
@@ -700,6 +761,9 @@ static int on_response(int op, netsnmp_session *s, int reqid, netsnmp_pdu *pdu, 
         case PH_AUTO:
                 got_auto(d, pdu);
                 break;
+        case PH_AUTO_NEXT:
+                got_auto_next(d, pdu);
+                break;
         case PH_SCALARS:
                 got_scalars(d, pdu);
                 break;
@@ -815,17 +879,21 @@ static int coll_init(const dcem_collector_env *env, const struct dcem_device_con
                 snprintf(errbuf, errlen, "bad address \"%.100s\"", c->address ? c->address : "");
                 return -EINVAL;
         }
-        lib_init();
+        lib_init(c->version == SNMP_V3);
         snmp_dev *d = calloc(1, sizeof(*d));
         if (!d)
                 return -ENOMEM;
+        d->profiles_dir = strdup(env->profiles_dir ? env->profiles_dir : ".");
+        if (!d->profiles_dir) {
+                free(d);
+                return -ENOMEM;
+        }
         d->loop = env->loop;
         d->clock = env->clock;
         d->c = c;
         d->dev = dev;
         d->fd = -1;
         d->max_rep = c->max_repetitions;
-        snprintf(d->profiles_dir, sizeof(d->profiles_dir), "%s", env->profiles_dir ? env->profiles_dir : ".");
         snprintf(d->peer, sizeof(d->peer), "%s:%u", host, port);
         snprintf(d->user, sizeof(d->user), "%.60s", c->user ? c->user : "");
         vb_store_init(&d->store, STORE_CAP);
@@ -989,8 +1057,10 @@ static int coll_poll(void *state, dcem_poll *p) {
         vb_store_reset(&d->store);
         if (d->model)
                 snmp_plan_start(&d->plan);
-        if (d->cat)
+        if (d->cat) {
                 snmp_plan_start(&d->idplan);
+                d->auto_tables_done = false;
+        }
         if (d->c->version == SNMP_V3 && !d->discovered)
                 d->ph = PH_DISCOVER;
         else
@@ -1033,6 +1103,7 @@ static void coll_close(void *state) {
                 snmp_walk_free(&d->walk);
         vb_store_free(&d->store);
         free(d->reqoids);
+        free(d->profiles_dir);
         free(d);
 }
 

@@ -22,9 +22,12 @@ typedef struct soid {
 /* Parse "1.3.6.1.2.1.1.2.0" (a leading '.' is accepted). 0, or -EINVAL for an
  * empty, malformed, too long OID or a sub-identifier over 2^32-1. */
 int soid_parse(const char *s, soid *ret);
-/* Dotted text into buf (at least SNMP_OID_TEXT_MAX bytes to never cut).
- * Returns buf. */
+/* Dotted text into buf (at least SNMP_OID_TEXT_MAX bytes to never cut; a
+ * shorter buf keeps whole sub-identifiers only). Returns buf. */
 char *soid_format(const soid *o, char *buf, size_t len);
+/* v in decimal into buf (at least 11 bytes), NUL-terminated; returns its
+ * length. */
+size_t soid_u32_text(uint32_t v, char *buf);
 /* Lexicographic order, as SNMP orders OIDs: <0, 0, >0. */
 int soid_cmp(const soid *a, const soid *b);
 /* prefix is a prefix of o (equal counts). */

@@ -93,12 +93,26 @@ typedef struct dcem_acct_unit_conf {
 
 #define DCEM_ACCT_MAX_UNITS 8      /* functional units declared, at most */
 
+/* Compute counters of other agents' hosts, received over MQTT: each host
+ * agent publishes its host collector's points as device messages
+ * (<prefix>/<site>/devices/<device>); the facility agent subscribes to
+ * `topic` and counts the declared hosts' counters into the functional units
+ * like a local host device's (agent/compute_remote.c). */
+#define DCEM_ACCT_MAX_REMOTE_HOSTS 1024
+
+typedef struct dcem_acct_remote_conf {
+        char *topic;               /* MQTT filter the host messages arrive on (default dcem/+/devices/+) */
+        dcem_strlist hosts;        /* "SITE/DEVICE" of each host expected; empty = no remote compute */
+        int64_t interval_ns;       /* the hosts' poll interval: expected readings per record interval */
+} dcem_acct_remote_conf;
+
 typedef struct dcem_acct_compute_conf {
         char *cpu_core_hours;      /* source of the core-hour counter ("host" device, ...), or NULL */
         double embodied_kgco2;     /* total embodied emissions M of the hardware, 0 = not included */
         int64_t lifetime_ns;       /* lifetime over which M is spread */
         dcem_list units;           /* of dcem_acct_unit_conf; empty = the defaults (cpu_core_hour, gpu_hour
                                       from the host devices) */
+        dcem_acct_remote_conf remote;
 } dcem_acct_compute_conf;
 
 /* Live carbon intensity (e.g. WattTime's marginal MOER) arriving as
@@ -124,6 +138,14 @@ typedef struct dcem_acct_targets_conf {
         double green_share_min;    /* 0 = no target */
 } dcem_acct_targets_conf;
 
+/* The certification ledger (METRICS.md rule 9; agent/ledger.c, docs/LEDGER.md). */
+typedef struct dcem_acct_ledger_conf {
+        bool enabled;              /* default true */
+        char *key_file;            /* Ed25519 private key (PEM); NULL: chained, not signed */
+        int64_t sign_every;        /* sign every Nth entry; default 1 */
+        bool fsync;                /* fsync each entry before the record is published; default true */
+} dcem_acct_ledger_conf;
+
 typedef struct dcem_acct_conf {
         int64_t record_interval_ns;   /* default 15 min; must divide one hour */
         double completeness_threshold;/* default 0.95 */
@@ -137,6 +159,7 @@ typedef struct dcem_acct_conf {
         dcem_acct_compute_conf compute;
         dcem_acct_targets_conf targets;
         dcem_acct_live_conf live_intensity;
+        dcem_acct_ledger_conf ledger;
 } dcem_acct_conf;
 
 extern const dcem_schema dcem_accounting_schema;
@@ -185,6 +208,10 @@ typedef struct dcem_acct_sums {
         double cert_kwh;           /* certificates applied from the ledger */
         bool instruments_final;    /* false: month not closed, kWh contracts provisional, certificates not yet applied */
         unsigned months_with_data; /* multi-month windows: months with intervals (annual needs 12 consecutive) */
+        /* The compute denominator's readings: per compute source (a device or
+         * remote host whose counters a functional unit counts), readings taken
+         * (capped at expected) and expected; both 0 when no unit is declared. */
+        double compute_taken, compute_expected;
         /* Real-time view only (0 in every other window): per account, the part
          * of the window its readings cover (the longest of its devices'); a
          * mean load is kwh[] over this, not over the whole window, which the
@@ -199,6 +226,9 @@ double dcem_acct_sums_edc_est(const dcem_acct_sums *s);
 double dcem_acct_sums_it(const dcem_acct_sums *s, int category);
 /* taken/expected x covered/window: missing intervals count as missing readings. 0..1. */
 double dcem_acct_sums_completeness(const dcem_acct_sums *s);
+/* Completeness of the compute denominator: compute_taken/compute_expected x
+ * covered/window, 0..1; NaN when no compute source is counted. */
+double dcem_acct_sums_compute_completeness(const dcem_acct_sums *s);
 /* Add b's energies, readings and claims into a (the window of a is kept). */
 void dcem_acct_sums_add(dcem_acct_sums *a, const dcem_acct_sums *b);
 
@@ -318,11 +348,22 @@ typedef struct dcem_acct_dev_stat {
         uint32_t events;
 } dcem_acct_dev_stat;
 
+/* One compute source of an interval: a device (or remote host) whose
+ * counters functional units count. Its readings are those of any of its
+ * counters (a host without GPUs never publishes gpu_busy_seconds: its
+ * cpu_core_seconds readings count). */
+typedef struct dcem_acct_src_stat {
+        const char *source;        /* borrowed during the callback */
+        double taken, expected, completeness;
+} dcem_acct_src_stat;
+
 typedef struct dcem_acct_interval {
         uint64_t seq;              /* 0, 1, 2, ... persisted across restarts */
         dcem_acct_sums sums;       /* start/end are the interval; share contracts claimed */
         size_t ndev;
         const dcem_acct_dev_stat *dev; /* borrowed during the callback */
+        size_t nsrc;
+        const dcem_acct_src_stat *src; /* borrowed during the callback */
 } dcem_acct_interval;
 
 typedef struct dcem_acct_hooks {
@@ -348,12 +389,17 @@ void dcem_acct_free(dcem_acct *a); /* accepts NULL */
 int dcem_acct_add_device(dcem_acct *a, const dcem_acct_device *dev);
 
 /* Count a compute counter into functional unit k (0..DCEM_ACCT_MAX_UNITS-1):
- * the cumulative `point` of `device` (which need not be an accounted device),
- * times scale, into account DCEM_ACC_UNIT0 + k of every interval, split in
- * proportion to time like energy (a drop is a reset, not counted; a gap
- * beyond max_bridge is not counted; events as for energy, named
- * "DEVICE#POINT"). Before the first feed. 0, -EINVAL, -EEXIST (that device
- * and point already counted), -EBUSY, -E2BIG, -ENOMEM. */
+ * the cumulative `point` of `device` (which need not be an accounted device;
+ * a remote host is "SITE/DEVICE", < 2 x DCEM_NAME_MAX), times scale, into
+ * account DCEM_ACC_UNIT0 + k of every interval, split in proportion to time
+ * like energy (a drop is a reset, not counted; a gap beyond max_bridge is not
+ * counted; events as for energy, named "DEVICE#POINT"). `device` becomes a
+ * compute source: its readings (of any of its counters, at most one per
+ * stamp) are taken against interval / poll_interval_ns expected, into the
+ * interval's compute completeness, and an interval waits for every source
+ * to read past its end (at most close_delay), as for energy devices. Before
+ * the first feed. 0, -EINVAL, -EEXIST (that device and point already
+ * counted), -EBUSY, -E2BIG, -ENOMEM. */
 int dcem_acct_add_unit(dcem_acct *a, unsigned k, const char *device, const char *point, double scale,
                        int64_t poll_interval_ns);
 
@@ -383,6 +429,11 @@ void dcem_acct_clock_step(dcem_acct *a, int64_t now_ns);
  * year containing ref_ns; REALTIME = the last realtime_window before ref_ns,
  * from the devices' counted energy. 0, -ENOENT (nothing yet), -EINVAL. */
 int dcem_acct_window(const dcem_acct *a, dcem_window_kind kind, int64_t ref_ns, dcem_acct_sums *ret);
+
+/* The newest reading stamp of a compute source's counters (restored from a
+ * state too): remote messages at or before it are already counted. 0 or
+ * -ENOENT (no such source, or none of its counters read yet). */
+int dcem_acct_source_last_ts(const dcem_acct *a, const char *source, int64_t *ret_ts);
 
 /* Counters of anomalies since creation, per kind. */
 uint64_t dcem_acct_event_count(const dcem_acct *a, dcem_acct_event_kind k);

@@ -62,6 +62,12 @@ int dcem_ledger_open(const dcem_ledger_conf *c, const char *site, dcem_ledger **
 int dcem_ledger_append(dcem_ledger *l, const char *stream, uint64_t record_seq, const char *record, size_t len,
                        int64_t now_utc_ns, char **ret_entry, size_t *ret_len, char *err, size_t errlen);
 
+/* The entry already chained for (stream, record_seq), from the two newest
+ * files (a record handed over again after a crash, whose entry may never
+ * have been published). 0 and *ret_entry (malloc'ed line without newline),
+ * -ENOENT, -ENOMEM, -errno. */
+int dcem_ledger_entry_of(dcem_ledger *l, const char *stream, uint64_t record_seq, char **ret_entry, size_t *ret_len);
+
 /* The sequence number of the last entry (0: none yet) and entries appended by
  * this handle. */
 uint64_t dcem_ledger_last_seq(const dcem_ledger *l);

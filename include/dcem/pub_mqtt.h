@@ -31,6 +31,7 @@ typedef enum dcem_mqtt_stream {
         DCEM_MQTT_METRICS,     /* <prefix>/<site>/metrics */
         DCEM_MQTT_STATUS,      /* site and device status */
         DCEM_MQTT_AGENT,       /* <prefix>/<site>/agent */
+        DCEM_MQTT_LEDGER,      /* <prefix>/<site>/ledger (entries as written, no envelope) */
         _DCEM_MQTT_STREAM_MAX
 } dcem_mqtt_stream;
 
@@ -56,6 +57,10 @@ typedef struct dcem_mqtt_stats {
         uint64_t sub_received;     /* messages of subscriptions handed to their callbacks */
         uint64_t sub_dropped;      /* ... dropped: over 64 KiB, no memory, or the event ring full */
         uint64_t sub_failures;     /* subscriptions refused by the broker or not sent */
+        uint64_t spool_budget;     /* the spool's disk budget (bytes) */
+        uint64_t lane_depth;       /* self-metrics ("agent" stream) messages queued in their priority lane */
+        uint64_t lane_cap;
+        uint64_t lane_dropped;     /* ... that lost their priority to the cap (still sent in their turn) */
 } dcem_mqtt_stats;
 
 /* The publisher's counters. state is what dcem_mqtt_publisher.init returned. */
@@ -77,7 +82,9 @@ int dcem_mqtt_device_status(void *state, const char *device, bool reachable, int
  * leading or trailing '/'). The publisher adds "schema", "site", a per-suffix
  * "seq" (persisted across restarts under the state directory) and "ts" (now,
  * unless the object has one) in front of the object's own members.
- * qos: 0..2, or -1 for the stream's configured QoS. Spooled like data.
+ * qos: 0..2, or -1 for the stream's configured QoS. Spooled like data;
+ * stream DCEM_MQTT_AGENT is also copied to the self-metrics lane, sent ahead
+ * of queued messages (docs/MQTT.md "Self-metrics").
  * 0, -EINVAL (bad suffix, not a JSON object, bad qos), -E2BIG, -ENOSPC (over
  * DCEM_MQTT_STREAMS_MAX suffixes), -errno. */
 int dcem_mqtt_publish_json(void *state, dcem_mqtt_stream stream, const char *suffix, const char *json,

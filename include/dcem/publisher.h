@@ -23,6 +23,23 @@ typedef struct dcem_counter {
         dcem_kind kind;
 } dcem_counter;
 
+/* A store-and-forward publisher's delivery figures, for the agent's
+ * self-metrics (<prefix>/<site>/agent, docs/MQTT.md). */
+typedef struct dcem_delivery_stats {
+        bool connected;
+        uint64_t inflight;            /* sent, not yet acknowledged */
+        uint64_t spool_bytes;         /* on disk */
+        uint64_t spool_records;       /* held, not yet acknowledged */
+        uint64_t spool_budget_bytes;  /* the disk budget */
+        uint64_t spool_dropped_records, spool_dropped_bytes; /* lost to the budget, since start */
+        uint64_t backlog;             /* records waiting to be replayed */
+        double replay_rate;           /* backlog messages acknowledged per second, last period */
+        uint64_t replayed;            /* backlog messages acknowledged, since start */
+        /* The self-metrics' priority lane: queued, its cap, and how many lost
+         * their priority to the cap (they still go out in their normal lane). */
+        uint64_t lane_depth, lane_cap, lane_dropped;
+} dcem_delivery_stats;
+
 typedef struct dcem_publisher_env {
         dcem_loop *loop;
         const dcem_clock *clock;
@@ -65,6 +82,12 @@ typedef struct dcem_publisher_ops {
          * the publisher has no broker to subscribe to. */
         int (*subscribe)(void *state, const char *topic,
                          void (*cb)(void *ud, const char *topic, const void *payload, size_t len), void *ud);
+        /* Optional: the period (ns) at which this publisher wants the agent's
+         * self-metrics record (publish_record stream "agent"); 0 = none. The
+         * agent publishes them at the shortest period any publisher asks. */
+        int64_t (*self_metrics_interval)(void *state);
+        /* Optional: delivery figures for the self-metrics. 0, or -errno. */
+        int (*delivery)(void *state, dcem_delivery_stats *ret);
 } dcem_publisher_ops;
 
 /* Built-in publishers (agent/publishers.c). */

@@ -14,6 +14,11 @@
 #define DCEM_NAME_MAX 64  /* device and point names, including the NUL */
 #define DCEM_UNIT_MAX 16  /* unit strings, including the NUL */
 #define DCEM_ERR_MAX 160  /* error text carried with a failed poll */
+/* Text values (DCEM_KIND_TEXT: a meter's model, serial number, firmware),
+ * including the NUL; longer text is cut. 38 bytes fill the sample up to
+ * 200 bytes on LP64 (the field takes the 6 bytes of tail padding after
+ * quality/kind, then 32 more): a sample costs 32 bytes more than before. */
+#define DCEM_TEXT_MAX 38
 
 typedef enum dcem_quality {
         DCEM_Q_GOOD = 0,  /* read from the device, decoded, plausible */
@@ -26,19 +31,34 @@ typedef enum dcem_quality {
 typedef enum dcem_kind {
         DCEM_KIND_GAUGE = 0, /* an instantaneous value: kW, degC */
         DCEM_KIND_COUNTER,   /* a cumulative counter: kWh */
+        DCEM_KIND_TEXT,      /* a text value in `text` (value is NaN): identity strings */
 } dcem_kind;
 
 typedef struct dcem_sample {
         char device[DCEM_NAME_MAX];
         char point[DCEM_NAME_MAX];
         char unit[DCEM_UNIT_MAX];
-        double value;  /* NaN when quality is DCEM_Q_ERROR */
+        double value;  /* NaN when quality is DCEM_Q_ERROR, and for text */
         int64_t ts_ns; /* UTC nanoseconds since the epoch */
         uint8_t quality; /* dcem_quality */
         uint8_t kind;    /* dcem_kind */
+        char text[DCEM_TEXT_MAX]; /* kind DCEM_KIND_TEXT: the value, NUL-terminated
+                                   * bytes (not necessarily UTF-8: encoders repair);
+                                   * "" for other kinds */
 } dcem_sample;
 
 const char *dcem_quality_name(dcem_quality q); /* "good", "stale", "error", "estimated" */
+
+struct dcem_poll;
+/* Add a text sample (kind DCEM_KIND_TEXT, value NaN, unit "") to a poll, as
+ * dcem_poll_add (dcem/collector.h) adds a number: text longer than
+ * DCEM_TEXT_MAX-1 bytes is cut; a quality of error empties it. Same errors
+ * as dcem_poll_add. Implemented in agent/sample.c on top of dcem_poll_add
+ * (see there); its place is beside dcem_poll_add in agent/sched.c. */
+int dcem_poll_add_text(struct dcem_poll *p, const char *point, const char *text, dcem_quality quality);
+/* For agent/poll_text.c only: the next dcem_batch_add on this thread makes
+ * a text sample of text (NULL: none). */
+void dcem_sample_pending_text(const char *text);
 
 /* One poll of one device: what the core hands to publishers. Reference
  * counted (the loop is single-threaded: no atomics), so several publishers

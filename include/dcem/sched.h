@@ -12,6 +12,15 @@
  * from [ceil(b/2), b] with b = min(2^k, backoff_cap) (equal jitter), then
  * polls again on the grid. A device that answers again is back on its normal
  * interval at once, and is noticed within backoff_cap intervals.
+ *
+ * Missed: every grid slot that passes without a poll started is counted in
+ * the device's stats.missed as it passes, whatever the reason (its previous
+ * poll still running, waiting out a backoff, the loop late).
+ *
+ * Spread (opts.spread_ns, default 0): each device's polls start a fixed
+ * offset after the slot, in [0, min(spread, interval/2)), from a hash of its
+ * name, so a site's polls are spread over that window instead of all
+ * starting on one instant. The batch's ts stays the grid slot.
  */
 #ifndef DCEM_SCHED_H
 #define DCEM_SCHED_H
@@ -38,6 +47,7 @@ typedef struct dcem_sched_hooks {
 typedef struct dcem_sched_opts {
         int64_t backoff_cap;   /* in intervals, >= 1; default 10 */
         uint64_t seed;         /* jitter PRNG seed; 0 = from the clock */
+        int64_t spread_ns;     /* >= 0; 0 = every poll on its grid instant (the default) */
 } dcem_sched_opts;
 
 typedef struct dcem_device_stats {
@@ -45,7 +55,8 @@ typedef struct dcem_device_stats {
         uint64_t ok;           /* polls finished with status 0 */
         uint64_t failed;       /* polls finished with status < 0 (timeouts included) */
         uint64_t timeouts;     /* polls cancelled at their deadline */
-        uint64_t missed;       /* grid slots skipped: previous poll still running, or loop late by over half an interval */
+        uint64_t missed;       /* grid slots passed without a poll started: previous poll still running, waiting out
+                                  a backoff, or loop late by over half an interval */
         uint64_t consecutive_failures;
         bool up;               /* last poll succeeded */
         int64_t last_duration_ns;

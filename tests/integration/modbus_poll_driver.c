@@ -4,6 +4,7 @@
  * one line per sample and per poll, then per-device counters:
  *
  *   sample DEVICE POINT VALUE UNIT QUALITY KIND
+ *   (KIND text: VALUE is the text's bytes in hex, "-" when empty)
  *   poll DEVICE STATUS ERROR...
  *   stats DEVICE requests=N exceptions=N timeouts=N splits=N polls=N rejected=N plan=N
  *
@@ -55,6 +56,16 @@ static void on_batch(void *ud, dcem_batch *b) {
         (void)ud;
         for (size_t i = 0; i < b->n; i++) {
                 const dcem_sample *s = &b->samples[i];
+                if (s->kind == DCEM_KIND_TEXT) {
+                        /* the text's bytes in hex ("-" when empty): any byte survives the line format */
+                        printf("sample %s %s ", s->device, s->point);
+                        size_t n = strnlen(s->text, sizeof s->text);
+                        for (size_t k = 0; k < n; k++)
+                                printf("%02x", (unsigned char)s->text[k]);
+                        printf("%s %s %s text\n", n ? "" : "-", s->unit[0] ? s->unit : "-",
+                               dcem_quality_name((dcem_quality)s->quality));
+                        continue;
+                }
                 printf("sample %s %s %.17g %s %s %s\n", s->device, s->point, s->value, s->unit[0] ? s->unit : "-",
                        dcem_quality_name((dcem_quality)s->quality), s->kind == DCEM_KIND_COUNTER ? "counter" : "gauge");
         }

@@ -279,6 +279,8 @@ int main(int argc, char **argv) {
                                 fprintf(stderr, "device status: %s\n", strerror(-r));
                 }
         d.next_ns = dcem_clock_mono(&dcem_clock_system);
+        if (d.count == 0) /* replaying a spool only: timed from the start */
+                d.t_first = d.next_ns;
         d.next_stats = d.next_ns;
         d.drain_deadline = 0;
         d.drain_timeout_ns = (int64_t)drain_s * DCEM_NS_PER_S;

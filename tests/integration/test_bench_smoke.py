@@ -102,6 +102,19 @@ class BenchSmoke(dcemtest.TempDirTestCase):
             self.assertTrue(1.0 < run["rss_peak_mb"] < 500.0, name)
             self.assertIsNotNone(run["lat_median_ms"], name)
             self.assertLessEqual(run["lat_median_ms"], run["lat_p99_ms"], name)
+            # resident memory by mapping: the categories add up to about VmRSS (read at nearly
+            # the same moment), and the agent's binary is among the file-backed mappings
+            sm = run["smaps"]
+            self.assertIsNotNone(sm, name)
+            total = sum(v["rss_kb"] for v in sm.values()) / 1024.0
+            self.assertAlmostEqual(total, run["rss_mb"], delta=0.2 * run["rss_mb"], msg=name)
+            self.assertIn("file " + ("dcem-agent" if name == "dcem" else "collectd"), sm, name)
+            if name == "dcem":
+                # the device message's `read` (poll completion) lies between its slot and its
+                # arrival: read -> broker is never longer than slot -> broker
+                self.assertIsNotNone(run["read_lat_median_ms"], name)
+                self.assertLessEqual(run["read_lat_median_ms"], run["lat_median_ms"] + 1.0, name)
+                self.assertLessEqual(run["read_lat_p99_ms"], run["lat_p99_ms"] + 1.0, name)
             # the simulator's own counters against the workload's arithmetic (15 % for window edges)
             want = dcem_req if name == "dcem" else collectd_req
             self.assertAlmostEqual(run["modbus_req_per_poll"], want, delta=0.15 * want, msg=name)

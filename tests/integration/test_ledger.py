@@ -144,7 +144,11 @@ class Ledger(dcemtest.TempDirTestCase):
             rec = json.loads(e["record"])
             self.assertEqual(rec["record_seq"], e["record_seq"])
             if e["record_seq"] in published:
-                self.assertEqual(rec, published[e["record_seq"]])
+                # the interval message is the record plus the MQTT envelope (schema, site, seq, ts)
+                msg = {k: v for k, v in published[e["record_seq"]].items()
+                       if k in rec or k not in ("schema", "site", "seq", "ts")}
+                self.assertEqual(rec, msg)
+                self.assertEqual(published[e["record_seq"]]["site"], e["site"])
                 matched += 1
         self.assertGreaterEqual(matched, len(entries) - 1)
         # the entries collected from MQTT are the file's entries and verify as a chain
@@ -154,6 +158,7 @@ class Ledger(dcemtest.TempDirTestCase):
             got.setdefault(p["seq"], p)
         for s, p in got.items():
             self.assertEqual(p, by_seq[s])
+            mqtt_util.validate(p, "ledger")
         collected = os.path.join(self.tmp, "collected.jsonl")
         with open(collected, "w") as f:
             for s in sorted(got):

@@ -38,6 +38,15 @@ def regs_of(fmt, value, order):
     return [(b[i] << 8) | b[i + 1] for i in range(0, len(b), 2)]
 
 
+def regs_of_text(text, nregs, order="abcd"):
+    """nregs registers holding text (bytes), NUL-padded, two bytes per
+    register: high byte first, or low byte first for badc/dcba."""
+    b = text.ljust(2 * nregs, b"\0")[:2 * nregs]
+    if order in ("badc", "dcba"):
+        return [(b[i + 1] << 8) | b[i] for i in range(0, len(b), 2)]
+    return [(b[i] << 8) | b[i + 1] for i in range(0, len(b), 2)]
+
+
 def f32(v):
     return struct.unpack(">f", struct.pack(">f", v))[0]
 
@@ -96,7 +105,11 @@ class ModbusServerCase(dcemtest.TempDirTestCase):
             parts = line.split(" ")
             if parts[0] == "sample":
                 _, dev, point, value, unit, quality, kind = parts
-                cur.setdefault(dev, {})[point] = (float(value), quality, unit, kind)
+                if kind == "text":  # the text's bytes in hex
+                    value = b"" if value == "-" else bytes.fromhex(value)
+                else:
+                    value = float(value)
+                cur.setdefault(dev, {})[point] = (value, quality, unit, kind)
             elif parts[0] == "poll":
                 dev, status = parts[1], int(parts[2])
                 polls_out.append((dev, status, " ".join(parts[3:]), cur.pop(dev, {})))
@@ -156,6 +169,35 @@ class TestModbusPymodbus(ModbusServerCase):
                 self.assertTrue(math.isclose(got[0], v, rel_tol=1e-12), "%s: %r != %r" % (name, got[0], v))
         self.assertEqual(out[0][3]["energy_kwh"][2], "kWh")
         self.assertEqual(out[0][3]["energy_kwh"][3], "counter")
+
+    def test_janitza_profile(self):
+        """The Janitza UMG profile against hand-encoded 19xxx holding registers
+        (float32 abcd, W and Wh on the wire): one request per poll, scaled values."""
+        pts = read_profile("janitza-umg604")
+        self.assertEqual(len(pts), 36)
+        hr = {a: 0 for a in range(19000, 19094)}
+        want = {}
+        for i, (name, reg, scale, kind, typ) in enumerate(pts):
+            self.assertEqual(typ, "float32")
+            v = 1000.0 * (i + 1) + 0.5  # exact in float32
+            hr[reg], hr[reg + 1] = regs_of("f", v, "abcd")
+            want[name] = (v * scale, kind)
+        port = self.start_server({1: {"hr": hr}})
+        out, stats, plans, _, _ = self.run_driver(
+            [{"name": "umg", "modbus": {"address": "tcp://127.0.0.1:%d" % port, "profile": "janitza-umg604"}}],
+            polls=2)
+        self.assertEqual(plans["umg"], 1)
+        reqs = [l for l in self.server_since_start() if "fc" in l]
+        self.assertEqual([(r["fc"], r["addr"], r["count"]) for r in reqs], [(3, 19000, 94)] * 2)
+        for dev, status, err, samples in out:
+            self.assertEqual(status, 0, err)
+            for name, (v, kind) in want.items():
+                self.assertEqual(samples[name][1], "good", name)
+                self.assertEqual(samples[name][3], kind, name)
+                self.assertTrue(math.isclose(samples[name][0], v, rel_tol=1e-12), "%s %r != %r" % (name, samples[name], v))
+        # the canonical points the accounting reads, in its units
+        self.assertEqual(samples["energy_kwh"][2], "kWh")
+        self.assertEqual(samples["power_kw"][2], "kW")
 
     def test_illegal_address_costs_only_its_points(self):
         hr = {a: 1000 + a for a in range(0, 80)}
@@ -312,6 +354,45 @@ class TestModbusPymodbus(ModbusServerCase):
             if q == "good":
                 self.assertTrue(math.isclose(got[0], v, rel_tol=1e-15), "%s: %r != %r" % (name, got[0], v))
 
+    def test_string_points(self):
+        """Text points (type string, length in registers) come out as text
+        samples: byte order per point, cut at 37 bytes, all NULs = not
+        implemented; merged in one request with the numbers around them."""
+        hr = {}
+
+        def put(reg, regs):
+            for i, r in enumerate(regs):
+                hr[reg + i] = r
+        put(10, regs_of_text(b"SDM630-Modbus", 8))             # 13 characters, NUL-padded
+        put(20, regs_of_text(b"V1.2.3", 4, "badc"))             # low byte first
+        put(30, [42])
+        put(40, regs_of_text(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmn", 20))  # 40 > 37 bytes
+        put(60, [0, 0])                                          # not implemented
+        put(62, regs_of_text(b"caf\xc3\xa9\x07 ", 4))              # UTF-8 kept, BEL replaced, space trimmed
+        for a in range(10, 66):
+            hr.setdefault(a, 0)  # the sparse server refuses unlisted registers
+        points = [{"name": "model", "register": 10, "type": "string", "length": 8},
+                  {"name": "firmware", "register": 20, "type": "string", "length": 4, "order": "badc"},
+                  {"name": "n", "register": 30, "type": "uint16"},
+                  {"name": "long", "register": 40, "type": "string", "length": 20},
+                  {"name": "absent", "register": 60, "type": "string", "length": 2},
+                  {"name": "odd", "register": 62, "type": "string", "length": 4}]
+        port = self.start_server({1: {"hr": hr}})
+        out, stats, plans, _, _ = self.run_driver(
+            [{"name": "t", "modbus": {"address": "tcp://127.0.0.1:%d" % port, "points": points}}], polls=2)
+        self.assertEqual(plans["t"], 1)
+        self.assertEqual(len(out), 2)
+        for dev, status, err, samples in out:
+            self.assertEqual(status, 0, err)
+            self.assertEqual(samples["model"], (b"SDM630-Modbus", "good", "-", "text"))
+            self.assertEqual(samples["firmware"], (b"V1.2.3", "good", "-", "text"))
+            self.assertEqual(samples["long"], (b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijk", "good", "-", "text"))
+            self.assertEqual(samples["absent"], (b"", "error", "-", "text"))
+            self.assertEqual(samples["odd"], (b"caf\xc3\xa9?", "good", "-", "text"))
+            self.assertEqual(samples["n"][:2], (42.0, "good"))
+        reqs = [l for l in self.server_since_start() if "fc" in l]
+        self.assertEqual([(r["fc"], r["addr"], r["count"]) for r in reqs], [(3, 10, 56)] * 2)
+
     def test_nothing_listening(self):
         port = dcemtest.free_port()
         out, stats, _, elapsed, _ = self.run_driver(
@@ -341,9 +422,18 @@ def veris_registers():
     return hr
 
 
+def veris_identity(hr):
+    """hr with identity strings in its common model (the dump has none):
+    Mn at 40002 + 2, Vr at + 42, SN at + 50 (SunSpec model 1); Md stays NULs."""
+    for off, n, text in ((2, 16, b"Veris Industries"), (42, 8, b"1.26"), (50, 16, b"4C2E1FF2")):
+        for i, r in enumerate(regs_of_text(text, n)):
+            hr[40002 + off + i] = r
+    return hr
+
+
 class TestModbusSunSpecAndProbe(ModbusServerCase):
     def test_sunspec_meter_profile_on_the_veris_dump(self):
-        port = self.start_server({1: {"hr": veris_registers()}})
+        port = self.start_server({1: {"hr": veris_identity(veris_registers())}})
         out, stats, _, _, _ = self.run_driver(
             [{"name": "veris", "modbus": {"address": "tcp://127.0.0.1:%d" % port, "profile": "sunspec-meter"}}],
             polls=2)
@@ -358,8 +448,14 @@ class TestModbusSunSpecAndProbe(ModbusServerCase):
                 self.assertEqual(samples[name][1], "good", name)
                 self.assertTrue(math.isclose(samples[name][0], v, abs_tol=1e-9), "%s %r" % (name, samples[name]))
             self.assertEqual(samples["energy_kwh"][3], "counter")
+            # the common model's identity strings, as text
+            self.assertEqual(samples["manufacturer"], (b"Veris Industries", "good", "-", "text"))
+            self.assertEqual(samples["version"], (b"1.26", "good", "-", "text"))
+            self.assertEqual(samples["serial_number"], (b"4C2E1FF2", "good", "-", "text"))
+            self.assertEqual(samples["model"], (b"", "error", "-", "text"))  # all NULs: not implemented
         reqs = [l for l in self.server_since_start() if "fc" in l]
         # discovery once (marker, 3 headers), then one merged request per poll
+        # (identity strings 40004..40067 and the meter 40072..40123 together)
         self.assertEqual(len(reqs), 4 + 2, reqs)
         self.assertEqual([r["addr"] for r in reqs[:4]], [40000, 40002, 40069, 40176])
 

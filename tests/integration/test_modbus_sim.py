@@ -48,7 +48,9 @@ class TestModbusCollectorOnSim(dcemtest.TempDirTestCase):
         for line in r.stdout.splitlines():
             p = line.split(" ")
             if p[0] == "sample":
-                samples.setdefault(p[1], {})[p[2]] = (float(p[3]), p[5])
+                # text samples (SunSpec identity strings) carry their bytes in hex
+                v = (b"" if p[3] == "-" else bytes.fromhex(p[3])) if p[6] == "text" else float(p[3])
+                samples.setdefault(p[1], {})[p[2]] = (v, p[5])
             elif p[0] == "poll":
                 polls.setdefault(p[1], []).append(int(p[2]))
             elif p[0] == "stats":
@@ -63,6 +65,15 @@ class TestModbusCollectorOnSim(dcemtest.TempDirTestCase):
             self.assertAlmostEqual(s["power_kw"][0], t["power_kw"], delta=max(0.01 * abs(t["power_kw"]), 0.05),
                                    msg=name)
             self.assertGreater(s["energy_kwh"][0], 0, name)
+        # the SunSpec common model's identity strings, as dcem-sim writes them
+        # (tools/sim/regs.c: Mn "dcem", Md "dcem-sim <model>", Vr "0.1.0", SN the device's name)
+        for name in ("utility-b", "pv-roof"):
+            model = 203 if simtest.device(ready, name)["profile"] == "sunspec" else 213
+            s = samples[name]
+            self.assertEqual(s["manufacturer"], (b"dcem", "good"), name)
+            self.assertEqual(s["model"], (b"dcem-sim %d" % model, "good"), name)
+            self.assertEqual(s["version"], (b"0.1.0", "good"), name)
+            self.assertEqual(s["serial_number"], (name.encode(), "good"), name)
         for name in ("crah-1", "lighting"):
             st = stats[name]
             print("\n%s (sdm630 on dcem-sim): plan %s, %s requests in 3 polls, %s splits"

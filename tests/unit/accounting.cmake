@@ -10,4 +10,11 @@ dcem_unit_test(test_state SOURCES tests/unit/test_state.c agent/state.c agent/ac
 # The `accounting:` block through the schema engine (agent/schema.c, yaml.c, diag.c).
 dcem_unit_test(test_accounting_schema SOURCES tests/unit/test_accounting_schema.c agent/accounting_schema.c
   agent/accounting.c agent/rollup.c agent/figures.c agent/schema.c agent/yaml.c agent/diag.c
-  LIBS PkgConfig::YAML LABELS accounting)
+  agent/compute_remote.c agent/sample.c
+  LIBS PkgConfig::YAML PkgConfig::JANSSON LABELS accounting)
+# Compute counters of other agents' hosts over MQTT (accounting.compute.remote):
+# parsing device messages, duplicates and order per host, and the engine
+# aggregating several hosts into the compute denominator with completeness.
+dcem_unit_test(test_compute_remote SOURCES tests/unit/test_compute_remote.c agent/compute_remote.c
+  agent/accounting.c agent/rollup.c agent/figures.c agent/sample.c
+  LIBS PkgConfig::JANSSON LABELS accounting)

@@ -26,8 +26,10 @@ static const dcem_schema modbus_schema = {
         .name = "modbus", .doc = "A fake Modbus block.", .size = sizeof(fake_modbus_conf), .keys = modbus_keys,
 };
 
-/* Fails on profile "missing" (at the profile value, naming profiles_dir) and
- * on profile "broken" (an error placed in the profile file). */
+/* Fails on profile "missing" (at the profile value, naming profiles_dir), on
+ * profile "keyed" (the same, with the block-relative key path in front, as
+ * the real collectors write it) and on profile "broken" (an error placed in
+ * the profile file). */
 static int modbus_check(const void *conf, const dcem_node *block, const char *profiles_dir, dcem_diag *diag)
 {
         const fake_modbus_conf *c = conf;
@@ -36,6 +38,12 @@ static int modbus_check(const void *conf, const dcem_node *block, const char *pr
         if (c->profile && strcmp(c->profile, "missing") == 0) {
                 const dcem_node *n = dcem_node_get(block, "profile");
                 dcem_diag_add(diag, n->file, n->line, n->col, "profile 'missing' not found in %s", profiles_dir);
+                return -EINVAL;
+        }
+        if (c->profile && strcmp(c->profile, "keyed") == 0) {
+                /* As the real collectors word it: the path inside the block. */
+                const dcem_node *n = dcem_node_get(block, "profile");
+                dcem_diag_add(diag, n->file, n->line, n->col, "modbus.profile: no profile 'keyed' in %s", profiles_dir);
                 return -EINVAL;
         }
         if (c->profile && strcmp(c->profile, "broken") == 0) {

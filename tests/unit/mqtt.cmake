@@ -26,3 +26,8 @@ dcem_py_test(it_mqtt_tls test_mqtt_tls.py LABELS mqtt TIMEOUT 300)
 # file as a libFuzzer target (fuzz_spool).
 dcem_fuzz_replay(fuzz_spool_replay fuzz_spool SOURCES tests/fuzz/fuzz_spool.c agent/spool.c LIBS ZLIB::ZLIB LABELS mqtt)
 dcem_py_test(it_mqtt_replay test_mqtt_replay.py LABELS mqtt TIMEOUT 300)
+
+# The self-metrics payload of <prefix>/<site>/agent (agent/selfmetrics.c): exact JSON from
+# hand-built figures, the /proc/self/status parser, the process reader.
+dcem_unit_test(test_selfmetrics SOURCES tests/unit/test_selfmetrics.c agent/selfmetrics.c agent/json.c
+  agent/clock.c agent/sample.c LIBS PkgConfig::JANSSON LABELS mqtt)

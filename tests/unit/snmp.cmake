@@ -11,6 +11,10 @@ dcem_unit_test(test_snmp_model SOURCES tests/unit/test_snmp_model.c collectors/s
 dcem_unit_test(test_snmp_profile SOURCES tests/unit/test_snmp_profile.c collectors/snmp/oid.c collectors/snmp/decode.c
   collectors/snmp/model.c collectors/snmp/profile.c collectors/snmp/conf.c ${DCEM_SNMP_CONFIG}
   LIBS PkgConfig::YAML LABELS snmp)
+# The generic ENTITY-SENSOR-MIB profile: SI scale / precision columns, rows chosen
+# through entPhysicalContainedIn, status columns, the per-PSU sum (the real YAML).
+dcem_unit_test(test_snmp_entity SOURCES tests/unit/test_snmp_entity.c collectors/snmp/oid.c collectors/snmp/decode.c
+  collectors/snmp/model.c collectors/snmp/profile.c ${DCEM_SNMP_CONFIG} LIBS PkgConfig::YAML LABELS snmp)
 
 # The driver: the collector on the real loop and scheduler, printing JSON lines.
 set(snmp_driver_srcs tests/integration/snmp_poll_driver.c collectors/snmp/oid.c collectors/snmp/plan.c

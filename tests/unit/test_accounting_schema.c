@@ -401,12 +401,50 @@ static void test_compute_units_conf(void **st) {
         dcem_diag_clear(&d);
 }
 
+/* accounting.compute.remote: the hosts, the topic filter's default, the
+ * hosts' interval; errors named at their place. */
+static void test_compute_remote_conf(void **st) {
+        (void)st;
+        dcem_acct_conf c;
+        dcem_diag d = { 0 };
+        const char *y = "accounting:\n"
+                        "  compute:\n"
+                        "    remote: { hosts: [ rack1/host-a, rack2/host-b ], interval: 5s }\n";
+        assert_int_equal(apply(y, &c, &d), 0);
+        assert_int_equal(c.compute.remote.hosts.n, 2);
+        assert_string_equal(c.compute.remote.hosts.items[1], "rack2/host-b");
+        assert_string_equal(c.compute.remote.topic, "dcem/+/devices/+");
+        assert_true(c.compute.remote.interval_ns == 5 * DCEM_NS_PER_S);
+        dcem_schema_free(&dcem_accounting_schema, &c);
+        y = "accounting:\n"
+            "  compute:\n"
+            "    remote:\n"
+            "      topic: dcem/a+/devices/#/x\n"
+            "      hosts:\n"
+            "        - rack1/host-a\n"
+            "        - nohost\n"
+            "        - rack1/host-a\n"
+            "        - rack1/+\n";
+        assert_int_equal(apply(y, &c, &d), -EINVAL);
+        assert_true(has(&d, "t.yaml:7:11: compute.remote.hosts[1] \"nohost\": must be SITE/DEVICE"));
+        assert_true(has(&d, "t.yaml:8:11: compute.remote.hosts[2] rack1/host-a is declared twice"));
+        assert_true(has(&d, "compute.remote.hosts[3] \"rack1/+\": must not hold the MQTT wildcards"));
+        assert_true(has(&d, "t.yaml:4:14: compute.remote.topic: not an MQTT topic filter"));
+        dcem_schema_free(&dcem_accounting_schema, &c);
+        dcem_diag_clear(&d);
+        assert_int_equal(apply("accounting:\n  compute: { remote: { interval: 5s } }\n", &c, &d), -EINVAL);
+        assert_true(has(&d, "compute.remote: hosts is required"));
+        dcem_schema_free(&dcem_accounting_schema, &c);
+        dcem_diag_clear(&d);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_table_default_builtin),
                 cmocka_unit_test(test_table_file_is_builtin),
                 cmocka_unit_test(test_table_user),
                 cmocka_unit_test(test_compute_units_conf),
+                cmocka_unit_test(test_compute_remote_conf),
                 cmocka_unit_test(test_defaults),
                 cmocka_unit_test(test_full_block),
                 cmocka_unit_test(test_errors),

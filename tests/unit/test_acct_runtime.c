@@ -24,8 +24,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #include "acct_runtime.h"
+#include "compute_remote.h"
 #include "dcem/state.h"
 #include "fake_clock.h"
 
@@ -316,12 +318,32 @@ static void test_outbox_replay(void **st) {
         assert_int_equal(dcem_acct_rt_new(T.loop, &T.cfg, &h, &rt), 0);
         assert_int_equal(T.n, before); /* not before start */
         assert_int_equal(dcem_acct_rt_start(rt), 0);
-        assert_int_equal(T.n, before + 1);
+        /* the record, then its ledger entry (accounting.ledger is on by default) */
+        assert_int_equal(T.n, before + 2);
         assert_int_equal(json_integer_value(json_object_get(T.recs[before].o, "record_seq")), 99);
+        assert_string_equal(T.recs[before + 1].stream, "ledger");
+        json_t *e99 = T.recs[before + 1].o;
+        assert_int_equal(json_integer_value(json_object_get(e99, "record_seq")), 99);
+        assert_string_equal(json_string_value(json_object_get(e99, "record")),
+                            "{\"window\":\"interval\",\"record_seq\":99}");
+        int64_t e99_seq = (int64_t)json_integer_value(json_object_get(e99, "seq"));
+        assert_true(e99_seq >= 1);
         assert_int_not_equal(access(path_in(DCEM_ACCT_OUTBOX_FILE), F_OK), 0);
         dcem_acct_rt_stats s;
         dcem_acct_rt_get_stats(rt, &s);
         assert_int_equal(s.replayed, 1);
+        assert_int_equal(s.ledger_failures, 0);
+        dcem_acct_rt_free(rt);
+        /* The same record handed over again (a crash after the ledger append,
+         * before the outbox was removed): its existing entry is published
+         * again, nothing is chained twice. */
+        write_file(DCEM_ACCT_OUTBOX_FILE, doc);
+        before = T.n;
+        assert_int_equal(dcem_acct_rt_new(T.loop, &T.cfg, &h, &rt), 0);
+        assert_int_equal(dcem_acct_rt_start(rt), 0);
+        assert_int_equal(T.n, before + 2);
+        assert_string_equal(T.recs[before + 1].stream, "ledger");
+        assert_true(json_equal(T.recs[before + 1].o, e99));
         dcem_acct_rt_free(rt);
         /* A crash before the save: the state is older, the intervals will be closed again: not handed over. */
         snprintf(doc, sizeof doc,
@@ -561,6 +583,147 @@ static void test_compute_units_restart(void **st) {
         assert_true(fabs(total - 8.0 * ((double)n * 10 - 4) / 3600) < 1e-12);
 }
 
+/* A device message as a host agent publishes it (docs/MQTT.md). */
+static int remote_msg(dcem_acct_rt *rt, const char *site, const char *dev, int64_t ts, uint64_t seq, double cs) {
+        char ts_s[40], payload[512], topic[128];
+        time_t sec = (time_t)(ts / NS);
+        struct tm tm;
+        gmtime_r(&sec, &tm);
+        strftime(ts_s, sizeof ts_s, "%Y-%m-%dT%H:%M:%S", &tm);
+        snprintf(payload, sizeof payload,
+                 "{\"schema\":1,\"site\":\"%s\",\"device\":\"%s\",\"ts\":\"%s.%03dZ\",\"seq\":%llu,"
+                 "\"points\":{\"cpu_core_seconds\":{\"v\":%.2f,\"u\":\"s\",\"q\":\"good\"},"
+                 "\"gpu_count\":{\"v\":0,\"u\":\"\",\"q\":\"good\"}}}",
+                 site, dev, ts_s, (int)(ts % NS / 1000000), (unsigned long long)seq, cs);
+        snprintf(topic, sizeof topic, "dcem/%s/devices/%s", site, dev);
+        return dcem_acct_rt_remote_message(rt, topic, payload, strlen(payload));
+}
+
+/* Host-a: 4 busy cores, host-b: 1 (core-seconds per second). */
+static double cs_a(int64_t t) { return 5e5 + 4.0 * (double)(t - T0) / (double)NS; }
+static double cs_b(int64_t t) { return 2e4 + 1.0 * (double)(t - T0) / (double)NS; }
+
+/* Meters and both remote hosts every second until utc `until`; host-b stops at b_stop. */
+static void feed_remote_until(dcem_acct_rt *rt, int64_t until, int64_t b_stop) {
+        for (;;) {
+                int64_t now = T.fc.utc_ns, next = (now / NS + 1) * NS;
+                if (next >= until)
+                        break;
+                assert_true(fake_clock_run_until(&T.fc, T.loop, T.fc.mono_ns + (next - now)) >= 0);
+                double sec = (double)(next - T0) / (double)NS;
+                feed_one(rt, "grid", "energy_kwh", "kWh", 100 + 0.5 * sec, next);
+                feed_one(rt, "pdu", "energy_kwh", "kWh", 50 + 0.1 * sec, next);
+                uint64_t seq = (uint64_t)((next - T0) / NS);
+                assert_int_equal(remote_msg(rt, "r1", "host-a", next, seq, cs_a(next)), 0);
+                assert_int_equal(remote_msg(rt, "r1", "host-a", next, seq, cs_a(next)), -EALREADY); /* QoS 1 again */
+                if (next < b_stop)
+                        assert_int_equal(remote_msg(rt, "r2", "host-b", next, seq, cs_b(next)), 0);
+        }
+}
+
+/* accounting.compute.remote in the runtime: two hosts' cpu_core_seconds,
+ * arriving as device messages, summed into cpu_core_hour per interval
+ * (hand-computed: 5 cores x 10 s); a redelivered message counted once; a
+ * message older than one counted dropped; other devices' messages not even
+ * parsed; a kill -9 and restart: the restored state seeds what was counted
+ * (a redelivery of a message from before the crash is old), and the amounts
+ * bridge the downtime; host-b going silent: compute_completeness drops and
+ * compute_sources say which host. */
+static void test_remote_hosts(void **st) {
+        (void)st;
+        dcem_device_conf dv[2] = {
+                { .name = (char *)"grid", .role = DCEM_ROLE_GRID_IMPORT, .interval_ns = NS },
+                { .name = (char *)"pdu", .role = DCEM_ROLE_IT, .pue_category = 2, .interval_ns = NS },
+        };
+        char *hosts[] = { (char *)"r1/host-a", (char *)"r2/host-b" };
+        dcem_acct_conf ac = T.aconf;
+        ac.compute.remote = (dcem_acct_remote_conf){ .topic = (char *)"dcem/+/devices/+", .hosts = { hosts, 2 },
+                                                     .interval_ns = NS };
+        dcem_config cfg = T.cfg;
+        cfg.devices_list = (dcem_list){ dv, 2 };
+        cfg.accounting_conf = &ac;
+        dcem_acct_rt_hooks h = { .record = on_record };
+        dcem_acct_rt *rt = NULL;
+        assert_int_equal(dcem_acct_rt_new(T.loop, &T.cfg, &h, &rt), 0);
+        assert_null(dcem_acct_rt_remote_topic(rt));
+        assert_int_equal(remote_msg(rt, "r1", "host-a", T0, 1, 1), -ENOENT);
+        dcem_acct_rt_free(rt);
+        assert_int_equal(dcem_acct_rt_new(T.loop, &cfg, &h, &rt), 0);
+        assert_string_equal(dcem_acct_rt_remote_topic(rt), "dcem/+/devices/+");
+        assert_int_equal(dcem_acct_rt_start(rt), 0);
+        assert_int_equal(dcem_acct_rt_remote_message(rt, "dcem/r1/devices/pdu-9", "garbage", 7), -ENOENT);
+        assert_int_equal(dcem_acct_rt_remote_message(rt, "dcem/r1/devices/host-a", "garbage", 7), -EINVAL);
+        feed_remote_until(rt, T0 + 26 * NS, INT64_MAX);
+        assert_int_equal(remote_msg(rt, "r1", "host-a", T0 + 20 * NS, 20, cs_a(T0 + 20 * NS)), -ESTALE);
+        dcem_acct_rt_free(rt); /* kill -9 */
+        assert_true(fake_clock_run_until(&T.fc, T.loop, T.fc.mono_ns + 13 * NS) >= 0);
+        assert_int_equal(dcem_acct_rt_new(T.loop, &cfg, &h, &rt), 0);
+        assert_int_equal(dcem_acct_rt_start(rt), 0);
+        /* the broker redelivers what the crashed agent had not acknowledged: what the
+           saved state (closing [10,20) at 20.5 s) counted is old, what came after is new */
+        assert_int_equal(remote_msg(rt, "r1", "host-a", T0 + 20 * NS, 20, cs_a(T0 + 20 * NS)), -EALREADY);
+        assert_int_equal(remote_msg(rt, "r2", "host-b", T0 + 15 * NS, 15, cs_b(T0 + 15 * NS)), -ESTALE);
+        assert_int_equal(remote_msg(rt, "r1", "host-a", T0 + 25 * NS, 25, cs_a(T0 + 25 * NS)), 0);
+        feed_remote_until(rt, T0 + 85 * NS, T0 + 63 * NS);
+        struct dcem_remote_stats rs;
+        dcem_acct_rt_remote_stats(rt, &rs);
+        assert_int_equal(rs.out_of_order, 1);
+        assert_true(rs.duplicates >= 40);
+        dcem_acct_rt_stop(rt);
+        dcem_acct_rt_free(rt);
+        int64_t seen[16] = { 0 };
+        size_t n = 0;
+        for (size_t i = 0; i < T.n; i++) {
+                if (!is_interval(i))
+                        continue;
+                json_t *iv = interval(i);
+                int64_t seq = json_integer_value(json_object_get(iv, "record_seq"));
+                assert_true(seq >= 0 && seq < 16);
+                if (seen[seq]++)
+                        continue;
+                n++;
+                double v = dnum(json_object_get(json_object_get(iv, "compute"), "cpu_core_hour"), "v");
+                json_t *srcs = json_object_get(iv, "compute_sources");
+                assert_int_equal(json_array_size(srcs), 2);
+                assert_string_equal(json_string_value(json_object_get(json_array_get(srcs, 0), "source")), "r1/host-a");
+                assert_string_equal(json_string_value(json_object_get(json_array_get(srcs, 1), "source")), "r2/host-b");
+                double cb = dnum(json_array_get(srcs, 1), "completeness");
+                if (seq >= 1 && seq <= 4) { /* whole intervals, across the downtime too: 5 cores x 10 s */
+                        assert_true(fabs(v - 5.0 * 10 / 3600) < 1e-12);
+                        if (seq != 2 && seq != 3) /* [20,30) and [30,40) hold the downtime: readings missing */
+                                assert_true(fabs(dnum(iv, "compute_completeness") - 1) < 1e-12);
+                }
+                if (seq == 6) { /* [60,70): host-b read at 60, 61, 62: its counter 60 -> 62 only */
+                        assert_true(fabs(v - (4.0 * 10 + 1.0 * 2) / 3600) < 1e-12);
+                        assert_true(fabs(cb - 0.3) < 1e-12);
+                        assert_true(fabs(dnum(iv, "compute_completeness") - 13.0 / 20) < 1e-12);
+                }
+                if (seq == 7) { /* [70,80): host-b silent: the denominator is flagged, not silently smaller */
+                        assert_true(fabs(v - 4.0 * 10 / 3600) < 1e-12);
+                        assert_true(fabs(cb) < 1e-12);
+                        assert_true(fabs(dnum(iv, "compute_completeness") - 0.5) < 1e-12);
+                        json_t *sci = figure_of(iv, "sci", "cpu_core_hour", "x_pue");
+                        assert_non_null(sci);
+                        assert_true(dnum(sci, "completeness") <= 0.5 + 1e-12);
+                }
+        }
+        assert_true(n >= 8);
+        /* the metrics record carries the message counters (since the restart) */
+        json_t *m = NULL;
+        for (size_t i = 0; i < T.n; i++)
+                if (!strcmp(T.recs[i].stream, "metrics"))
+                        m = T.recs[i].o;
+        assert_non_null(m);
+        json_t *cr = json_object_get(m, "compute_remote");
+        assert_non_null(cr);
+        assert_int_equal(json_integer_value(json_object_get(cr, "out_of_order")), 1);
+        assert_int_equal(json_integer_value(json_object_get(cr, "duplicates")), rs.duplicates);
+        json_t *ha = json_array_get(json_object_get(cr, "hosts"), 0);
+        assert_string_equal(json_string_value(json_object_get(ha, "host")), "r1/host-a");
+        assert_int_equal(json_integer_value(json_object_get(ha, "duplicates")), rs.duplicates);
+        assert_string_equal(json_string_value(json_object_get(ha, "last_ts")), "2026-11-23T20:01:24.000Z");
+}
+
 /* Live intensity through the runtime: refused when not configured; with a
  * topic, a message feeds the next metrics record's carbon_rate_live, garbage
  * keeps the last good value, and the accounting records never use it. */
@@ -607,6 +770,7 @@ int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(test_live_intensity, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_compute_units_restart, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_remote_hosts, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_compute_units, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_close_save_restart, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_outbox_replay, setup, teardown),

@@ -410,6 +410,27 @@ static void test_error_in_other_file(void **state)
         dcem_diag_clear(&diag);
 }
 
+/* A collector's check knows only its block ("modbus.profile: ..."); the
+ * loader puts the device's place in front: the full path from the root. */
+static void test_check_error_full_path(void **state)
+{
+        (void)state;
+        static const char y[] = "site: s\n"
+                                "devices:\n"
+                                "  - name: a\n"
+                                "    modbus: { address: h }\n"
+                                "  - name: b\n"
+                                "    modbus: { address: h, profile: keyed }\n";
+        dcem_diag diag = { 0 };
+        dcem_config *c = NULL;
+        assert_int_equal(dcem_config_load_buffer("/etc/o.yaml", y, strlen(y), &c, &diag), -EINVAL);
+        print_diag(&diag);
+        assert_int_equal(diag.n, 1);
+        assert_string_equal(diag.msgs[0], "/etc/o.yaml:6:36: devices[1].modbus.profile: no profile 'keyed' in "
+                                          DCEM_PROFILES_DIR);
+        dcem_diag_clear(&diag);
+}
+
 static void test_missing_file(void **state)
 {
         (void)state;
@@ -554,6 +575,7 @@ int main(void)
                 cmocka_unit_test(test_bad_tag),
                 cmocka_unit_test(test_bad_many_all_reported),
                 cmocka_unit_test(test_error_in_other_file),
+                cmocka_unit_test(test_check_error_full_path),
                 cmocka_unit_test(test_missing_file),
                 cmocka_unit_test(test_limits),
                 cmocka_unit_test(test_empty_and_odd_documents),

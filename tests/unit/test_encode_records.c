@@ -304,6 +304,8 @@ static void test_metrics(void **st) {
         rt.start_ns = T0;
         rt.end_ns = T0 + 300 * NS; /* 1/12 h: 10 kWh grid = 120 kW */
         rt.covered_ns = 300 * NS;
+        for (int k = 0; k < DCEM_ACC_ENERGY_MAX; k++)
+                rt.rt_covered_ns[k] = 300 * NS; /* every account read over the whole window */
         dcem_acct_sums day = sums(8);
         char *txt = NULL;
         size_t len;
@@ -454,6 +456,8 @@ static void test_live_intensity(void **st) {
         rt.start_ns = T0;
         rt.end_ns = T0 + 300 * NS; /* 1/12 h: E_DC 12.5 kWh = 150 kW */
         rt.covered_ns = 300 * NS;
+        for (int k = 0; k < DCEM_ACC_ENERGY_MAX; k++)
+                rt.rt_covered_ns[k] = 300 * NS;
         char *txt = NULL;
         size_t len;
         assert_int_equal(dcem_rec_metrics(&e, T0 + 301 * NS, &rt, NULL, NULL, &txt, &len), 0);
@@ -532,7 +536,11 @@ static void test_metrics_partial_window(void **st) {
         assert_true(fabs(num(json_object_get(load, "grid_import"), "v") - kw_grid) < 1e-6);
         assert_true(fabs(num(json_object_get(load, "facility"), "v") - kw_grid) < 1e-6);
         assert_true(fabs(num(json_object_get(load, "it_cat2"), "v") - kw_it) < 1e-6);
-        assert_true(fabs(num(json_object_get(load, "cooling"), "v")) < 1e-12); /* nobody reads it: 0 kW */
+        /* crah is configured but no reading of it came: no load (null), never 0 kW */
+        assert_true(json_is_null(json_object_get(json_object_get(load, "cooling"), "v")));
+        assert_string_equal(json_string_value(json_object_get(json_object_get(load, "cooling"), "q")), "no_data");
+        /* an account no configured device meters is 0 by definition */
+        assert_true(fabs(num(json_object_get(load, "other"), "v")) < 1e-12);
         json_t *cr = json_object_get(o, "carbon_rate");
         assert_true(fabs(num(json_array_get(cr, 0), "value") - kw_grid * conf.carbon.grid_factor) < 1e-6);
         /* completeness: per device n - 1 readings taken (1..n-1 s) of 300 expected */
@@ -542,8 +550,83 @@ static void test_metrics_partial_window(void **st) {
         dcem_acct_free(a);
 }
 
+/* The first tick: only the PDU has a counted delta, the grid meter one
+ * reading (a baseline): grid and facility loads and the carbon rates are
+ * null (no_data), never 0 kW; every real-time figure is no_data (E_DC 0 over
+ * E_IT would be a PUE of 0). Once the grid meter has a delta they are numbers. */
+static void test_metrics_first_tick(void **st) {
+        (void)st;
+        dcem_acct *a = NULL;
+        assert_int_equal(dcem_acct_new(&conf, NULL, &a), 0);
+        dcem_acct_device g = { .name = "utility-a", .role = DCEM_ROLE_GRID_IMPORT, .poll_interval_ns = NS };
+        dcem_acct_device it = { .name = "pdu-1", .role = DCEM_ROLE_IT, .pue_category = 2, .poll_interval_ns = NS };
+        dcem_acct_device cr = { .name = "crah", .role = DCEM_ROLE_COOLING, .poll_interval_ns = NS };
+        assert_int_equal(dcem_acct_add_device(a, &g), 0);
+        assert_int_equal(dcem_acct_add_device(a, &it), 0);
+        assert_int_equal(dcem_acct_add_device(a, &cr), 0);
+        static const dcem_rec_device mine[] = { { "utility-a", DCEM_ROLE_GRID_IMPORT, 0, NULL },
+                                                { "pdu-1", DCEM_ROLE_IT, 2, NULL },
+                                                { "crah", DCEM_ROLE_COOLING, 0, NULL } };
+        dcem_rec_env e3 = env;
+        e3.devices = mine;
+        e3.ndev = 3;
+        assert_int_equal(dcem_acct_feed(a, "pdu-1", "energy_kwh", 70, "kWh", T0, DCEM_Q_GOOD), 0);
+        assert_int_equal(dcem_acct_feed(a, "pdu-1", "energy_kwh", 70.05, "kWh", T0 + NS, DCEM_Q_GOOD), 0);
+        assert_int_equal(dcem_acct_feed(a, "pdu-1", "energy_kwh", 70.1, "kWh", T0 + 2 * NS, DCEM_Q_GOOD), 0);
+        assert_int_equal(dcem_acct_feed(a, "utility-a", "energy_kwh", 500, "kWh", T0 + 2 * NS, DCEM_Q_GOOD), 0);
+        dcem_acct_sums rt;
+        assert_int_equal(dcem_acct_window(a, DCEM_WIN_REALTIME, T0 + 2 * NS, &rt), 0);
+        char *txt = NULL;
+        size_t len;
+        assert_int_equal(dcem_rec_metrics(&e3, T0 + 2 * NS, &rt, NULL, NULL, &txt, &len), 0);
+        json_t *o = parse(txt, len);
+        json_t *load = json_object_get(o, "load");
+        for (const char *const *k = (const char *const[]){ "grid_import", "facility", "cooling", NULL }; *k; k++) {
+                json_t *x = json_object_get(load, *k);
+                assert_true(json_is_null(json_object_get(x, "v")));
+                assert_string_equal(json_string_value(json_object_get(x, "q")), "no_data");
+        }
+        assert_true(fabs(num(json_object_get(load, "it_cat2"), "v") - 0.05 / (1.0 / 3600)) < 1e-6);
+        json_t *crate = json_object_get(o, "carbon_rate");
+        assert_true(json_array_size(crate) == 2);
+        for (size_t i = 0; i < 2; i++) {
+                assert_true(json_is_null(json_object_get(json_array_get(crate, i), "value")));
+                assert_string_equal(json_string_value(json_object_get(json_array_get(crate, i), "status")), "no_data");
+        }
+        json_t *figs = json_object_get(o, "figures");
+        assert_true(json_array_size(figs) > 0);
+        for (size_t i = 0; i < json_array_size(figs); i++) {
+                assert_true(json_is_null(json_object_get(json_array_get(figs, i), "value")));
+                assert_string_equal(json_string_value(json_object_get(json_array_get(figs, i), "status")), "no_data");
+        }
+        json_decref(o);
+        free(txt);
+        /* every account read: numbers again */
+        assert_int_equal(dcem_acct_feed(a, "utility-a", "energy_kwh", 500.1, "kWh", T0 + 3 * NS, DCEM_Q_GOOD), 0);
+        assert_int_equal(dcem_acct_feed(a, "utility-a", "energy_kwh", 500.2, "kWh", T0 + 4 * NS, DCEM_Q_GOOD), 0);
+        assert_int_equal(dcem_acct_feed(a, "crah", "energy_kwh", 9, "kWh", T0 + 2 * NS, DCEM_Q_GOOD), 0);
+        assert_int_equal(dcem_acct_feed(a, "crah", "energy_kwh", 9.01, "kWh", T0 + 3 * NS, DCEM_Q_GOOD), 0);
+        assert_int_equal(dcem_acct_feed(a, "crah", "energy_kwh", 9.02, "kWh", T0 + 4 * NS, DCEM_Q_GOOD), 0);
+        assert_int_equal(dcem_acct_feed(a, "pdu-1", "energy_kwh", 70.15, "kWh", T0 + 3 * NS, DCEM_Q_GOOD), 0);
+        assert_int_equal(dcem_acct_feed(a, "pdu-1", "energy_kwh", 70.2, "kWh", T0 + 4 * NS, DCEM_Q_GOOD), 0);
+        assert_int_equal(dcem_acct_window(a, DCEM_WIN_REALTIME, T0 + 4 * NS, &rt), 0);
+        assert_int_equal(dcem_rec_metrics(&e3, T0 + 4 * NS, &rt, NULL, NULL, &txt, &len), 0);
+        o = parse(txt, len);
+        load = json_object_get(o, "load");
+        assert_true(fabs(num(json_object_get(load, "grid_import"), "v") - 0.1 / (1.0 / 3600)) < 1e-6);
+        assert_true(fabs(num(json_object_get(load, "facility"), "v") - 0.1 / (1.0 / 3600)) < 1e-6);
+        assert_true(fabs(num(json_object_get(load, "cooling"), "v") - 0.01 / (1.0 / 3600)) < 1e-6);
+        assert_true(fabs(num(json_array_get(json_object_get(o, "carbon_rate"), 0), "value") -
+                         0.1 / (1.0 / 3600) * conf.carbon.grid_factor) < 1e-6);
+        assert_string_not_equal(str(find_fig(json_object_get(o, "figures"), "pue", 2), "status"), "no_data");
+        json_decref(o);
+        free(txt);
+        dcem_acct_free(a);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_metrics_first_tick),
                 cmocka_unit_test(test_live_intensity),
                 cmocka_unit_test(test_compute_and_provenance),
                 cmocka_unit_test(test_interval_members), cmocka_unit_test(test_interval_figures),

@@ -2,6 +2,7 @@
  * non-finite values, time stamps; every line is parsed back with jansson's
  * decoder and compared field by field with the sample it came from. */
 #include <errno.h>
+#include <limits.h>
 #include <jansson.h>
 #include <math.h>
 #include <stdio.h>
@@ -121,6 +122,7 @@ static char *oracle_device_message(const char *site, long schema, const dcem_bat
         assert_int_equal(json_object_set_new(o, "site", dcem_json_string(site)), 0);
         assert_int_equal(json_object_set_new(o, "device", dcem_json_string(b->device)), 0);
         assert_int_equal(json_object_set_new(o, "ts", json_string(dcem_format_utc(b->ts_ns, ts))), 0);
+        assert_int_equal(json_object_set_new(o, "read", json_string(dcem_format_utc(b->done_ns, ts))), 0);
         assert_int_equal(json_object_set_new(o, "seq", json_integer((json_int_t)b->seq)), 0);
         if (b->status != 0)
                 assert_int_equal(json_object_set_new(o, "error", dcem_json_string(b->error[0] ? b->error
@@ -128,7 +130,8 @@ static char *oracle_device_message(const char *site, long schema, const dcem_bat
                                  0);
         for (size_t i = 0; i < b->n; i++) {
                 const dcem_sample *s = &b->samples[i];
-                json_t *v = json_pack("{s:o,s:o,s:s}", "v", dcem_json_number(s->value), "u", dcem_json_string(s->unit),
+                json_t *val = s->kind == DCEM_KIND_TEXT ? dcem_json_string(s->text) : dcem_json_number(s->value);
+                json_t *v = json_pack("{s:o,s:o,s:s}", "v", val, "u", dcem_json_string(s->unit),
                                       "q", dcem_quality_name((dcem_quality)s->quality));
                 assert_non_null(v);
                 assert_int_equal(json_object_set_new(pts, s->point, v), 0);
@@ -198,6 +201,7 @@ static void test_device_message_matches_jansson(void **st) {
         uint64_t x = 42;
         dcem_batch *b = batch_of("pdu-a1", 16);
         b->ts_ns = INT64_C(1795428000) * 1000000000 + 7000000;
+        b->done_ns = b->ts_ns + 38123456; /* read 38.123456 ms after the slot: "...00.045Z" */
         b->seq = 123456789012ULL;
         const char *units[] = { "kWh", "V", "", "\xc2\xb0" "C", "a\"b" };
         for (size_t i = 0; i < 14; i++) {
@@ -231,6 +235,13 @@ static void test_device_message_errors_and_strings(void **st) {
         dcem_sample s = mk("d", "x\x01y\"z\xc2\xb0", 1.0, "\x02\x80", 0, DCEM_Q_ERROR);
         assert_int_equal(dcem_batch_add(&b, &s), 0);
         expect_same_message("s", -3, b);
+        /* the longest stamps and numbers the fixed part can hold */
+        b->ts_ns = INT64_MIN;
+        b->done_ns = INT64_MAX;
+        b->seq = (uint64_t)INT64_MAX;
+        expect_same_message("s", LONG_MIN, b);
+        b->ts_ns = b->done_ns = 0;
+        b->seq = 0;
         /* A point name that is not UTF-8: jansson refuses it as a key (the
          * whole message was lost); the writer repairs it like any string. */
         snprintf(b->samples[0].point, sizeof b->samples[0].point, "x\x80y");
@@ -287,6 +298,94 @@ static void test_sample_line_matches_jansson(void **st) {
         }
 }
 
+/* Text values (DCEM_KIND_TEXT): "v" is a JSON string, written byte for
+ * byte as jansson writes dcem_json_string of the text (quotes, backslashes,
+ * control bytes escaped; invalid UTF-8 replaced by U+FFFD), in the device
+ * message and the sample line; parsed back, it is the text (repaired). */
+static void test_text_values(void **st) {
+        (void)st;
+        static const char *texts[] = {
+                "SDM630-Modbus V2",                     /* plain */
+                "a\"b\\c",                              /* quote, backslash */
+                "\x01\x1f\t\n\r\b\f\x7f/",                 /* control bytes, DEL, slash */
+                "\xff\xfe Veris \xc3\xa9\xe2\x82\xac \xed\xa0\x80", /* invalid bytes, UTF-8, a surrogate */
+                "\xc3",                                  /* a sequence cut at the field's end */
+                "",                                      /* empty */
+                "0123456789012345678901234567890123456", /* DCEM_TEXT_MAX - 1 bytes */
+        };
+        const size_t nt = sizeof texts / sizeof texts[0];
+        dcem_batch *b = batch_of("meter-1", 0);
+        b->ts_ns = INT64_C(1795428000) * 1000000000;
+        b->seq = 9;
+        for (size_t i = 0; i < nt; i++) {
+                dcem_sample s = mk("meter-1", "", NAN, "", 0, i == 5 ? DCEM_Q_ERROR : DCEM_Q_GOOD);
+                snprintf(s.point, sizeof s.point, "text_%zu", i);
+                s.kind = DCEM_KIND_TEXT;
+                assert_true(strlen(texts[i]) < sizeof s.text);
+                memcpy(s.text, texts[i], strlen(texts[i]) + 1);
+                assert_int_equal(dcem_batch_add(&b, &s), 0);
+                /* numbers between the texts */
+                dcem_sample n = mk("meter-1", "", 0.1 * (double)i, "kW", 0, DCEM_Q_GOOD);
+                snprintf(n.point, sizeof n.point, "num_%zu", i);
+                assert_int_equal(dcem_batch_add(&b, &n), 0);
+        }
+        expect_same_message("dc-east-1", 1, b);
+        char *got = NULL;
+        assert_int_equal(dcem_json_device_message("dc-east-1", 1, b, &got, NULL), 0);
+        json_error_t e;
+        json_t *j = json_loads(got, JSON_REJECT_DUPLICATES, &e);
+        if (!j)
+                fail_msg("not JSON: %s (%s)", got, e.text);
+        json_t *pts = json_object_get(j, "points");
+        assert_string_equal(json_string_value(json_object_get(json_object_get(pts, "text_1"), "v")), "a\"b\\c");
+        assert_string_equal(json_string_value(json_object_get(json_object_get(pts, "text_2"), "v")),
+                            "\x01\x1f\t\n\r\b\f\x7f/");
+        assert_string_equal(json_string_value(json_object_get(json_object_get(pts, "text_3"), "v")),
+                            "\xef\xbf\xbd\xef\xbf\xbd Veris \xc3\xa9\xe2\x82\xac \xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd");
+        assert_string_equal(json_string_value(json_object_get(json_object_get(pts, "text_4"), "v")), "\xef\xbf\xbd");
+        assert_string_equal(json_string_value(json_object_get(json_object_get(pts, "text_5"), "v")), "");
+        assert_true(json_is_number(json_object_get(json_object_get(pts, "num_3"), "v")));
+        json_decref(j);
+        /* the escapes themselves: no raw control byte reaches the payload */
+        for (const char *c = got; *c; c++)
+                assert_true((unsigned char)*c >= 0x20);
+        assert_non_null(strstr(got, "\"text_1\":{\"v\":\"a\\\"b\\\\c\",\"u\":\"\",\"q\":\"good\"}"));
+        assert_non_null(strstr(got, "\"v\":\"\\u0001\\u001F\\t\\n\\r\\b\\f\x7f/\""));
+        free(got);
+        /* a field without its NUL (a sample built elsewhere): at most DCEM_TEXT_MAX bytes */
+        memset(b->samples[0].text, 'x', sizeof b->samples[0].text);
+        assert_int_equal(dcem_json_device_message("s", 1, b, &got, NULL), 0);
+        j = json_loads(got, 0, &e);
+        assert_non_null(j);
+        assert_int_equal(strlen(json_string_value(json_object_get(json_object_get(json_object_get(j, "points"), "text_0"),
+                                                                  "v"))),
+                         DCEM_TEXT_MAX);
+        json_decref(j);
+        free(got);
+        /* the sample line: "value" is the text, as jansson writes it */
+        for (size_t i = 1; i < b->n; i++) {
+                const dcem_sample *s = &b->samples[i];
+                char ts[DCEM_TS_MAX], buf[1024];
+                json_t *o = json_object();
+                json_object_set_new(o, "site", dcem_json_string("site"));
+                json_object_set_new(o, "device", dcem_json_string(s->device));
+                json_object_set_new(o, "point", dcem_json_string(s->point));
+                json_object_set_new(o, "value", s->kind == DCEM_KIND_TEXT ? dcem_json_string(s->text)
+                                                                          : dcem_json_number(s->value));
+                json_object_set_new(o, "unit", dcem_json_string(s->unit));
+                json_object_set_new(o, "ts", json_string(dcem_format_utc(s->ts_ns, ts)));
+                json_object_set_new(o, "quality", json_string(dcem_quality_name((dcem_quality)s->quality)));
+                char *want = json_dumps(o, DCEM_JSON_FLAGS);
+                json_decref(o);
+                int n = dcem_json_sample_line("site", s, buf, sizeof buf);
+                assert_true(n > 0);
+                if (strcmp(want, buf) != 0)
+                        fail_msg("sample line differs from jansson's\n want %s\n got  %s", want, buf);
+                free(want);
+        }
+        dcem_batch_unref(b);
+}
+
 /* The integer formatting of numbers against glibc's "%.15g" (through
  * jansson's post-processing: the oracle is jansson's own dump), on values
  * drawn across 1e-6..1e16 and on exact ties, which must round half to even. */
@@ -333,6 +432,7 @@ int main(void) {
                 cmocka_unit_test(test_device_message_errors_and_strings),
                 cmocka_unit_test(test_device_message_repeated_points),
                 cmocka_unit_test(test_sample_line_matches_jansson),
+                cmocka_unit_test(test_text_values),
                 cmocka_unit_test(test_numbers_match_printf),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);

@@ -184,11 +184,60 @@ static void test_strings_and_names(void **state) {
         assert_string_equal(buf, "Veri");
         assert_int_equal(mb_decode_string(r, 4, MB_O_ABCD, buf, 3), -ENOSPC);
         assert_string_equal(buf, "Ve");
+        /* control bytes become '?', bytes from 0x80 are kept (the JSON
+         * encoders repair invalid UTF-8); the text ends at the first NUL */
+        uint16_t c[4] = { ('a' << 8) | 0x01, (0x7f << 8) | 0xc3, (0xa9 << 8) | 0x1b, ('z' << 8) | 0 };
+        assert_int_equal(mb_decode_string(c, 4, MB_O_ABCD, buf, sizeof buf), 0);
+        assert_string_equal(buf, "a??\xc3\xa9?z");
+        uint16_t e[3] = { ('A' << 8) | 'B', 0, ('C' << 8) | 'D' };
+        assert_int_equal(mb_decode_string(e, 3, MB_O_ABCD, buf, sizeof buf), 0);
+        assert_string_equal(buf, "AB");
         for (int t = 0; t < _MB_T_MAX; t++)
                 assert_int_equal(mb_type_from_name(mb_type_name((mb_type)t)), t);
         assert_int_equal(mb_order_from_name("CDAB"), MB_O_CDAB);
         assert_int_equal(mb_order_from_name("xyz"), -EINVAL);
         assert_int_equal(mb_type_from_name("float16"), -EINVAL);
+}
+
+/* mb_decode_text: a string point inside a request's data; order per
+ * point (byte order only); empty = not implemented when sentinels apply. */
+static void test_decode_text(void **state) {
+        (void)state;
+        /* registers 200..205: "SN" "12" "34" | "eV" "ir" 0 */
+        uint16_t r[6] = { ('S' << 8) | 'N', ('1' << 8) | '2', ('3' << 8) | '4', ('e' << 8) | 'V', ('i' << 8) | 'r', 0 };
+        char buf[DCEM_TEXT_MAX];
+        mb_point p = pt(MB_T_STRING, MB_O_ABCD, 200);
+        p.nregs = 3;
+        assert_int_equal(mb_decode_text(&p, 200, r, 6, buf, sizeof buf), 0);
+        assert_string_equal(buf, "SN1234");
+        p.order = MB_O_CDAB; /* word order does not apply to text */
+        assert_int_equal(mb_decode_text(&p, 200, r, 6, buf, sizeof buf), 0);
+        assert_string_equal(buf, "SN1234");
+        mb_point q = pt(MB_T_STRING, MB_O_BADC, 203);
+        q.nregs = 3;
+        assert_int_equal(mb_decode_text(&q, 200, r, 6, buf, sizeof buf), 0);
+        assert_string_equal(buf, "Veri");
+        q.order = MB_O_DCBA;
+        assert_int_equal(mb_decode_text(&q, 200, r, 6, buf, sizeof buf), 0);
+        assert_string_equal(buf, "Veri");
+        /* a cut: the buffer's size */
+        assert_int_equal(mb_decode_text(&p, 200, r, 6, buf, 4), 0);
+        assert_string_equal(buf, "SN1");
+        /* all NULs: not implemented, unless sentinels are off */
+        mb_point z = pt(MB_T_STRING, MB_O_ABCD, 205);
+        z.nregs = 1;
+        assert_int_equal(mb_decode_text(&z, 200, r, 6, buf, sizeof buf), -ERANGE);
+        z.sentinel = false;
+        assert_int_equal(mb_decode_text(&z, 200, r, 6, buf, sizeof buf), 0);
+        assert_string_equal(buf, "");
+        /* outside the data, or not a string */
+        p.nregs = 7;
+        assert_int_equal(mb_decode_text(&p, 200, r, 6, buf, sizeof buf), -EINVAL);
+        mb_point n = pt(MB_T_UINT16, MB_O_ABCD, 200);
+        assert_int_equal(mb_decode_text(&n, 200, r, 6, buf, sizeof buf), -EINVAL);
+        double v;
+        p.nregs = 3;
+        assert_int_equal(mb_decode_point(&p, 200, r, NULL, 6, &v), -EINVAL); /* text is not a number */
 }
 
 int main(void) {
@@ -198,6 +247,7 @@ int main(void) {
                 cmocka_unit_test(test_scale_factor),
                 cmocka_unit_test(test_scale_offset_bool),
                 cmocka_unit_test(test_strings_and_names),
+                cmocka_unit_test(test_decode_text),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

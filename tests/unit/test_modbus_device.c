@@ -36,6 +36,14 @@ int dcem_poll_add(dcem_poll *p, const char *point, double value, const char *uni
         return 0;
 }
 
+int dcem_poll_add_text(dcem_poll *p, const char *point, const char *text, dcem_quality quality) {
+        int r = dcem_poll_add(p, point, NAN, "", quality, DCEM_KIND_GAUGE);
+        dcem_sample *s = &p->s[p->n - 1];
+        s->kind = DCEM_KIND_TEXT;
+        snprintf(s->text, sizeof s->text, "%s", quality == DCEM_Q_ERROR ? "" : text);
+        return r;
+}
+
 void dcem_poll_done(dcem_poll *p, int status, const char *err) {
         assert_false(p->done);
         p->done = true;
@@ -126,6 +134,16 @@ static mb_point mkpt(const char *name, uint16_t reg, mb_type t) {
         p.scale = 1;
         p.sentinel = true;
         return p;
+}
+
+/* Text into n registers, two bytes each, high byte first, NUL-padded. */
+static void put_str(uint16_t *r, unsigned n, const char *txt) {
+        size_t len = strlen(txt);
+        for (unsigned i = 0; i < n; i++) {
+                unsigned char hi = 2 * i < len ? (unsigned char)txt[2 * i] : 0;
+                unsigned char lo = 2 * i + 1 < len ? (unsigned char)txt[2 * i + 1] : 0;
+                r[i] = (uint16_t)(hi << 8 | lo);
+        }
 }
 
 static mb_dev_opts opts(unsigned retries) {
@@ -326,6 +344,10 @@ static void test_sunspec_discovery(void **state) {
         f->reg[40069 + 54] = 0;      /* TotWh_SF */
         f->reg[40069 + 17] = 0x8000; /* Hz_SF not implemented */
         f->reg[40176] = 0xFFFF;
+        /* the common model's identity strings: Mn, Vr and SN set, Md all NULs */
+        put_str(&f->reg[40002 + 2], 16, "Veris Industries");
+        put_str(&f->reg[40002 + 42], 8, "1.0.3 ");
+        put_str(&f->reg[40002 + 50], 16, "4C0123456789ABCDEF0123456789ABCD"); /* 32 characters */
         mb_point extra = mkpt("custom", 40069 + 16, MB_T_UINT16); /* raw Hz, kept from the block */
         mb_dev *d;
         char err[128];
@@ -337,13 +359,21 @@ static void test_sunspec_discovery(void **state) {
         pump(f);
         assert_true(p.done);
         assert_int_equal(p.status, 0);
-        assert_int_equal(mb_dev_npoints(d), 1 + 10);
+        assert_int_equal(mb_dev_npoints(d), 1 + 10 + 4);
+        assert_int_equal(sample(&p, "manufacturer")->kind, DCEM_KIND_TEXT);
+        assert_int_equal(sample(&p, "manufacturer")->quality, DCEM_Q_GOOD);
+        assert_string_equal(sample(&p, "manufacturer")->text, "Veris Industries");
+        assert_string_equal(sample(&p, "version")->text, "1.0.3"); /* trailing space trimmed */
+        assert_string_equal(sample(&p, "serial_number")->text, "4C0123456789ABCDEF0123456789ABCD");
+        assert_int_equal(sample(&p, "model")->quality, DCEM_Q_ERROR); /* all NULs: not implemented */
+        assert_int_equal(sample(&p, "model")->kind, DCEM_KIND_TEXT);
         assert_true(fabs(sample(&p, "energy_kwh")->value - 100.0) < 1e-9);
         assert_int_equal(sample(&p, "energy_kwh")->kind, DCEM_KIND_COUNTER);
         assert_true(fabs(sample(&p, "power_kw")->value - 1.5) < 1e-9);
         assert_int_equal(sample(&p, "frequency_hz")->quality, DCEM_Q_ERROR); /* its SF says not implemented */
         assert_int_equal(sample(&p, "custom")->quality, DCEM_Q_GOOD);
-        /* 40000 marker, 2 headers + end marker, then one merged request */
+        /* 40000 marker, 2 headers + end marker, then one merged request
+         * (identity strings 40004..40067 and the meter 40072..40123) */
         assert_int_equal(f->sent, 1 + 3 + 1);
         f->sent = 0;
         dcem_poll p2 = { 0 };
@@ -365,6 +395,147 @@ static void test_sunspec_discovery(void **state) {
         free(f);
 }
 
+/* A float meter (model 213, 124 registers) with max_gap 40: its points fit
+ * one request (40074..40139, the largest hole 30 registers), but not with
+ * the identity strings (40004..40067), so the strings are read and
+ * published with the first poll only, and later polls take one request.
+ * (At the default max_gap of 16 the meter takes two requests anyway, and
+ * the strings ride along every poll.) */
+static void test_sunspec_float_identity_once(void **state) {
+        (void)state;
+        fake *f = calloc(1, sizeof *f);
+        mb_transport t = { .ops = &fake_ops, .impl = f };
+        uint16_t hdr[] = { 0x5375, 0x6E53, 1, 66 };
+        for (int i = 0; i < 4; i++) {
+                f->reg[40000 + i] = hdr[i];
+                f->ok[40000 + i] = 1;
+        }
+        uint32_t a213 = 40002 + 2 + 66; /* 40070 */
+        for (uint32_t a = 40004; a < a213 + 2 + 124 + 2; a++)
+                f->ok[a] = 1;
+        f->reg[a213] = 213;
+        f->reg[a213 + 1] = 124;
+        f->reg[a213 + 2 + 124] = 0xFFFF;
+        float wv = 2500.0f, hz = 50.0f;
+        uint32_t u;
+        memcpy(&u, &wv, 4);
+        f->reg[a213 + 28] = (uint16_t)(u >> 16);
+        f->reg[a213 + 29] = (uint16_t)u;
+        memcpy(&u, &hz, 4);
+        f->reg[a213 + 26] = (uint16_t)(u >> 16);
+        f->reg[a213 + 27] = (uint16_t)u;
+        put_str(&f->reg[40002 + 50], 16, "SN-213");
+        put_str(&f->reg[40002 + 2], 16, "dcem");
+        mb_dev *d;
+        char err[128];
+        mb_dev_opts o = opts(0);
+        o.sunspec = true;
+        o.plan.max_gap = 40;
+        assert_int_equal(mb_dev_new(&t, &o, NULL, 0, &d, err, sizeof err), 0);
+        dcem_poll p = { 0 };
+        assert_int_equal(mb_dev_poll(d, &p), 0);
+        pump(f);
+        assert_true(p.done);
+        assert_int_equal(p.status, 0);
+        /* marker, 3 headers (common, 213, end), then 40004..40067 with the meter: 2 requests */
+        assert_int_equal(f->sent, 1 + 3 + 2);
+        assert_string_equal(sample(&p, "serial_number")->text, "SN-213");
+        assert_string_equal(sample(&p, "manufacturer")->text, "dcem");
+        assert_true(fabs(sample(&p, "power_kw")->value - 2.5) < 1e-9);
+        size_t first_n = p.n;
+        assert_int_equal(first_n, 10 + 4);
+        for (int k = 0; k < 2; k++) {
+                f->sent = 0;
+                dcem_poll q = { 0 };
+                assert_int_equal(mb_dev_poll(d, &q), 0);
+                pump(f);
+                assert_true(q.done);
+                assert_int_equal(q.status, 0);
+                assert_int_equal(f->sent, 1); /* the meter alone */
+                assert_int_equal(q.n, 10);
+                assert_true(fabs(sample(&q, "frequency_hz")->value - 50.0) < 1e-9);
+                for (size_t i = 0; i < q.n; i++)
+                        assert_int_not_equal(q.s[i].kind, DCEM_KIND_TEXT);
+        }
+        assert_int_equal(mb_dev_plan(d)->n, 1);
+        mb_dev_free(d);
+
+        /* the default max_gap: two requests per poll with or without the
+         * strings, so they are read with every poll */
+        o.plan.max_gap = 16;
+        assert_int_equal(mb_dev_new(&t, &o, NULL, 0, &d, err, sizeof err), 0);
+        for (int k = 0; k < 3; k++) {
+                f->sent = 0;
+                dcem_poll q = { 0 };
+                assert_int_equal(mb_dev_poll(d, &q), 0);
+                pump(f);
+                assert_int_equal(q.status, 0);
+                assert_int_equal(f->sent, (k == 0 ? 4u : 0u) + 2u);
+                assert_string_equal(sample(&q, "serial_number")->text, "SN-213");
+        }
+        mb_dev_free(d);
+        free(f);
+}
+
+/* String points of the device block: decoded into text samples, byte order
+ * per point, cut to DCEM_TEXT_MAX - 1 bytes, control bytes replaced; in the
+ * same merged request as the numbers. */
+static void test_string_points(void **state) {
+        (void)state;
+        fake *f = calloc(1, sizeof *f);
+        mb_transport t = { .ops = &fake_ops, .impl = f };
+        for (int a = 100; a < 200; a++)
+                f->ok[a] = 1;
+        put_str(&f->reg[100], 8, "SDM630-M");              /* model, ABCD */
+        put_str(&f->reg[110], 4, "eV1r0.");                /* "Ver1.0" with each word's bytes swapped */
+        f->reg[120] = 1234;                                  /* a number between them */
+        put_str(&f->reg[130], 25, "0123456789012345678901234567890123456789ab"); /* 42 > 37 bytes */
+        put_str(&f->reg[160], 4, "a\x01\x7f\xc3\xa9");     /* control bytes and UTF-8 */
+        mb_point pts[5] = { mkpt("model", 100, MB_T_STRING), mkpt("firmware", 110, MB_T_STRING),
+                            mkpt("n", 120, MB_T_UINT16), mkpt("long", 130, MB_T_STRING),
+                            mkpt("odd", 160, MB_T_STRING) };
+        pts[0].nregs = 8;
+        pts[1].nregs = 4;
+        pts[1].order = MB_O_BADC;
+        pts[3].nregs = 25;
+        pts[4].nregs = 4;
+        mb_dev *d;
+        char err[128];
+        mb_dev_opts o = opts(0);
+        assert_int_equal(mb_dev_new(&t, &o, pts, 5, &d, err, sizeof err), 0);
+        assert_int_equal(mb_dev_plan(d)->n, 1); /* 100..163 in one request */
+        dcem_poll p = { 0 };
+        assert_int_equal(mb_dev_poll(d, &p), 0);
+        pump(f);
+        assert_true(p.done);
+        assert_int_equal(p.status, 0);
+        assert_int_equal(f->sent, 1);
+        assert_string_equal(sample(&p, "model")->text, "SDM630-M");
+        assert_int_equal(sample(&p, "model")->kind, DCEM_KIND_TEXT);
+        assert_true(isnan(sample(&p, "model")->value));
+        assert_string_equal(sample(&p, "firmware")->text, "Ver1.0");
+        assert_true(fabs(sample(&p, "n")->value - 1234) < 1e-9);
+        assert_string_equal(sample(&p, "long")->text, "0123456789012345678901234567890123456");
+        assert_int_equal(strlen(sample(&p, "long")->text), DCEM_TEXT_MAX - 1);
+        assert_string_equal(sample(&p, "odd")->text, "a??\xc3\xa9");
+        /* the next poll reads new text, not the old one */
+        put_str(&f->reg[100], 8, "SDM72");
+        dcem_poll p2 = { 0 };
+        assert_int_equal(mb_dev_poll(d, &p2), 0);
+        pump(f);
+        assert_string_equal(sample(&p2, "model")->text, "SDM72");
+        /* a refused request: the text sample is there, with quality error and no text */
+        memset(f->ok, 0, sizeof f->ok);
+        dcem_poll p3 = { 0 };
+        assert_int_equal(mb_dev_poll(d, &p3), 0);
+        pump(f);
+        assert_true(p3.done);
+        assert_int_equal(sample(&p3, "model")->quality, DCEM_Q_ERROR);
+        assert_string_equal(sample(&p3, "model")->text, "");
+        mb_dev_free(d);
+        free(f);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_merged_poll),
@@ -373,6 +544,8 @@ int main(void) {
                 cmocka_unit_test(test_cancel),
                 cmocka_unit_test(test_full_queue),
                 cmocka_unit_test(test_sunspec_discovery),
+                cmocka_unit_test(test_string_points),
+                cmocka_unit_test(test_sunspec_float_identity_once),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -342,6 +342,123 @@ static void test_bounds_memory(void **state) {
         assert_int_equal(e.n, 0);
 }
 
+/* A device that refuses reads over some of the map's holes but answers
+ * others (dcem-sim's SDM630: it serves the phase angles 0x24..0x29 the
+ * profile does not read, and refuses 0x2C, 0x32, ...). Splitting bisects
+ * the suspect holes, so it converges to one request per run of registers
+ * the device answers: no boundary at a hole it answers. */
+static void test_split_spares_answered_holes(void **state) {
+        (void)state;
+        /* the registers dcem-sim's SDM630 answers (tools/sim/regs.c: float32 points) */
+        static const uint16_t served[] = { 0x00, 0x02, 0x04, 0x06, 0x08, 0x0A, 0x0C, 0x0E, 0x10, 0x12, 0x14, 0x16,
+                                           0x18, 0x1A, 0x1C, 0x1E, 0x20, 0x22, 0x24, 0x26, 0x28, 0x2A, 0x2E, 0x30,
+                                           0x34, 0x38, 0x3C, 0x3E, 0x42, 0x46, 0x48, 0x4A, 0x4C, 0x4E, 0x54, 0x56 };
+        /* the points conf/profiles/modbus/sdm630.yaml reads */
+        static const uint16_t wanted[] = { 0x00, 0x02, 0x04, 0x06, 0x08, 0x0A, 0x0C, 0x0E, 0x10, 0x12, 0x14,
+                                           0x16, 0x18, 0x1A, 0x1C, 0x1E, 0x20, 0x22, 0x2A, 0x2E, 0x30, 0x34,
+                                           0x38, 0x3C, 0x3E, 0x46, 0x48, 0x4A, 0x4C, 0x4E, 0x54 };
+        enum { NW = sizeof wanted / sizeof wanted[0] };
+        bool refused[0x60];
+        for (unsigned a = 0; a < 0x60; a++)
+                refused[a] = true;
+        for (size_t i = 0; i < sizeof served / sizeof served[0]; i++)
+                refused[served[i]] = refused[served[i] + 1] = false;
+        mb_point pts[NW];
+        for (size_t i = 0; i < NW; i++)
+                pts[i] = mkpt(MB_FC_INPUT, wanted[i], MB_T_FLOAT32);
+        /* the fewest requests possible: runs of answered registers holding wanted points */
+        unsigned runs = 0;
+        for (size_t i = 0; i < NW; i++) {
+                bool joined = false;
+                if (i > 0) {
+                        joined = true;
+                        for (unsigned a = wanted[i - 1]; a < wanted[i]; a++)
+                                joined = joined && !refused[a];
+                }
+                runs += !joined;
+        }
+        assert_int_equal(runs, 7);
+        mb_plan_opts o = { .max_gap = 16, .max_regs = 125, .max_bits = 2000 };
+        mb_bounds b;
+        memset(&b, 0, sizeof b);
+        unsigned sent = 0;
+        for (int poll = 0; poll < 3; poll++) {
+                size_t *work = all(NW), nwork = NW;
+                sent = 0;
+                while (nwork > 0) {
+                        mb_plan pl;
+                        assert_int_equal(mb_plan_build(pts, work, nwork, &o, &b, &pl), 0);
+                        size_t *next = malloc(nwork * sizeof *next), nnext = 0;
+                        for (size_t r = 0; r < pl.n; r++) {
+                                sent++;
+                                if (!covers_hole(&pl.reqs[r], refused))
+                                        continue;
+                                size_t *in = malloc(nwork * sizeof *in), nin = 0;
+                                for (size_t i = 0; i < nwork; i++)
+                                        if (pl.point_req[i] == r)
+                                                in[nin++] = work[i];
+                                assert_int_equal(mb_plan_split(pts, in, nin, &b), 1);
+                                memcpy(next + nnext, in, nin * sizeof *in);
+                                nnext += nin;
+                                free(in);
+                        }
+                        mb_plan_free(&pl);
+                        free(work);
+                        work = next;
+                        nwork = nnext;
+                }
+                free(work);
+        }
+        assert_int_equal(sent, runs); /* after the first poll: one request per answered run */
+        assert_int_equal(b.n, runs - 1);
+}
+
+/* String points span their length: merged with numbers like any point,
+ * never cut across requests, refused when longer than the cap. */
+static void test_string_points(void **state) {
+        (void)state;
+        mb_point pts[4] = { mkpt(MB_FC_HOLDING, 40004, MB_T_STRING), mkpt(MB_FC_HOLDING, 40020, MB_T_STRING),
+                            mkpt(MB_FC_HOLDING, 40052, MB_T_STRING), mkpt(MB_FC_HOLDING, 40072, MB_T_INT16) };
+        pts[0].nregs = 16; /* 40004..40019 */
+        pts[1].nregs = 16; /* 40020..40035 */
+        pts[2].nregs = 16; /* 40052..40067: 16 unused registers after the previous one */
+        for (int i = 0; i < 3; i++)
+                assert_int_equal(mb_point_width(&pts[i]), 16);
+        size_t *sel = all(4);
+        mb_plan_opts o = { .max_gap = 16, .max_regs = 125, .max_bits = 2000 };
+        mb_plan pl;
+        assert_int_equal(mb_plan_build(pts, sel, 4, &o, NULL, &pl), 0);
+        assert_int_equal(pl.n, 1);
+        assert_int_equal(pl.reqs[0].start, 40004);
+        assert_int_equal(pl.reqs[0].count, 40073 - 40004);
+        check_cover(pts, 4, &pl, 125, 2000);
+        mb_plan_free(&pl);
+        /* a gap of 16 is the limit: 15 splits the third string off */
+        o.max_gap = 15;
+        assert_int_equal(mb_plan_build(pts, sel, 4, &o, NULL, &pl), 0);
+        assert_int_equal(pl.n, 2);
+        assert_int_equal(pl.reqs[0].count, 32);
+        assert_int_equal(pl.reqs[1].start, 40052);
+        check_cover(pts, 4, &pl, 125, 2000);
+        mb_plan_free(&pl);
+        /* a cap of 20 registers: each string whole in its own request */
+        o.max_gap = 16;
+        o.max_regs = 20;
+        assert_int_equal(mb_plan_build(pts, sel, 4, &o, NULL, &pl), 0);
+        assert_int_equal(pl.n, 4); /* 40052..40072 would be 21 registers: the int16 alone */
+        check_cover(pts, 4, &pl, 20, 2000);
+        mb_plan_free(&pl);
+        /* longer than the cap: refused */
+        pts[0].nregs = 21;
+        assert_int_equal(mb_plan_build(pts, sel, 1, &o, NULL, &pl), -EINVAL);
+        pts[0].nregs = 125;
+        o.max_regs = 125;
+        assert_int_equal(mb_plan_build(pts, sel, 1, &o, NULL, &pl), 0);
+        assert_int_equal(pl.reqs[0].count, 125);
+        mb_plan_free(&pl);
+        free(sel);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_thirty_points_one_request),
@@ -352,6 +469,8 @@ int main(void) {
                 cmocka_unit_test(test_split_after_exception),
                 cmocka_unit_test(test_split_prefers_holes),
                 cmocka_unit_test(test_bounds_memory),
+                cmocka_unit_test(test_string_points),
+                cmocka_unit_test(test_split_spares_answered_holes),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -85,7 +85,7 @@ static void test_other_profiles(void **state) {
         printf("pm5000: %zu points, %zu request(s) per poll\n", p.n, plan_count(&p, 16));
         mb_profile_free(&p);
         /* every shipped map loads, names the canonical points, and plans */
-        const char *all[] = { "sdm120", "em24", "iem3000", "pm5000", "sdm630" };
+        const char *all[] = { "sdm120", "em24", "iem3000", "pm5000", "sdm630", "janitza-umg604" };
         for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {
                 assert_int_equal(mb_profile_load(PROFILES, all[i], &p, &diag), 0);
                 const mb_point *ek = find(&p, "energy_kwh"), *pk = find(&p, "power_kw");
@@ -111,6 +111,45 @@ static void test_other_profiles(void **state) {
         assert_int_equal(mb_profile_load(PROFILES, "no-such-meter", &p, &diag), -ENOENT);
         dcem_diag_clear(&diag);
         assert_int_equal(mb_profile_load(PROFILES, "../etc/passwd", &p, &diag), -EINVAL);
+}
+
+/* Janitza UMG 604 / 96-PA: the 19xxx block, float32 abcd holding registers,
+ * Wh and W scaled to kWh and kW; 36 points in 19000..19093, one request. */
+static void test_janitza(void **state) {
+        (void)state;
+        dcem_diag diag = { 0 };
+        mb_profile p;
+        assert_int_equal(mb_profile_load(PROFILES, "janitza-umg604", &p, &diag), 0);
+        assert_int_equal(diag.n, 0);
+        assert_int_equal(p.n, 36);
+        uint32_t lo = UINT32_MAX, hi = 0;
+        for (size_t i = 0; i < p.n; i++) {
+                uint32_t s, e;
+                assert_int_equal(p.pts[i].fc, MB_FC_HOLDING);
+                assert_int_equal(p.pts[i].type, MB_T_FLOAT32);
+                assert_int_equal(p.pts[i].order, MB_O_ABCD);
+                mb_point_span(&p.pts[i], &s, &e);
+                lo = s < lo ? s : lo;
+                hi = e > hi ? e : hi;
+        }
+        assert_int_equal(lo, 19000);
+        assert_int_equal(hi, 19094);
+        const struct { const char *name; unsigned reg; double scale; } want[] = {
+                { "voltage_l1", 19000, 1 }, { "current_l3", 19016, 1 }, { "power_kw", 19026, 0.001 },
+                { "frequency_hz", 19050, 1 }, { "energy_kwh", 19068, 0.001 }, { "energy_export_kwh", 19076, 0.001 },
+        };
+        for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+                const mb_point *x = find(&p, want[i].name);
+                assert_non_null(x);
+                assert_int_equal(x->reg, want[i].reg);
+                assert_true(x->scale == want[i].scale);
+        }
+        assert_int_equal(find(&p, "energy_kwh")->kind, DCEM_KIND_COUNTER);
+        assert_int_equal(plan_count(&p, 16), 1);  /* 94 registers */
+        assert_int_equal(plan_count(&p, 10), 1);  /* the largest hole: 19052..19061 */
+        assert_int_equal(plan_count(&p, 9), 2);
+        assert_int_equal(plan_count(&p, 0), 4);   /* 19000..19051, 19062..19077, 19084, 19092 */
+        mb_profile_free(&p);
 }
 
 static void test_broken_profile(void **state) {
@@ -215,9 +254,32 @@ static void test_check(void **state) {
         assert_int_equal(check_block("address: tcp://h\n", &d), -EINVAL);
         assert_true(has(&d, "no points", NULL));
         dcem_diag_clear(&d);
+        /* string points: a length is required (1..125 registers), no scale
+         * factor, and not under a name the accounting reads as a number */
         assert_int_equal(check_block("address: tcp://h\npoints:\n  - { name: s, register: 1, type: string, length: 4 }\n",
+                                     &d), 0);
+        assert_int_equal(d.n, 0);
+        assert_int_equal(check_block("address: tcp://h\npoints:\n  - { name: s, register: 1, type: string, length: 125 }\n",
+                                     &d), 0);
+        assert_int_equal(check_block("address: tcp://h\npoints:\n  - { name: s, register: 1, type: string }\n", &d),
+                         -EINVAL);
+        assert_true(has(&d, "dev.yaml:3:", "needs its length"));
+        dcem_diag_clear(&d);
+        assert_int_equal(check_block("address: tcp://h\npoints:\n  - { name: s, register: 1, type: string, length: 126 }\n",
                                      &d), -EINVAL);
-        assert_true(has(&d, "dev.yaml:3:", "string"));
+        assert_true(has(&d, "length", NULL));
+        dcem_diag_clear(&d);
+        assert_int_equal(check_block("address: tcp://h\npoints:\n  - { name: s, register: 1, type: string, length: 2, "
+                                     "scale_factor_register: 9 }\n", &d), -EINVAL);
+        assert_true(has(&d, "dev.yaml:3:", "no scale factor"));
+        dcem_diag_clear(&d);
+        assert_int_equal(check_block("address: tcp://h\npoints:\n  - { name: energy_kwh, register: 1, type: string, "
+                                     "length: 2 }\n", &d), -EINVAL);
+        assert_true(has(&d, "dev.yaml:3:", "numbers, not strings"));
+        dcem_diag_clear(&d);
+        assert_int_equal(check_block("address: tcp://h\nmax_registers: 8\n"
+                                     "points:\n  - { name: s, register: 1, type: string, length: 9 }\n", &d), -EINVAL);
+        assert_true(has(&d, "does not fit", NULL));
         dcem_diag_clear(&d);
         assert_int_equal(check_block("address: tcp://h\nmax_registers: 2\n"
                                      "points:\n  - { name: x, register: 1, type: float64 }\n", &d), -EINVAL);
@@ -260,6 +322,7 @@ int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_sdm630),
                 cmocka_unit_test(test_other_profiles),
+                cmocka_unit_test(test_janitza),
                 cmocka_unit_test(test_broken_profile),
                 cmocka_unit_test(test_merge),
                 cmocka_unit_test(test_check),

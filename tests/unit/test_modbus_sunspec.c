@@ -108,6 +108,38 @@ static void test_synthetic_chain(void **state) {
         }
         /* a model that is not a meter */
         assert_int_equal(mb_sunspec_meter_points(&w.models[0], pts, 16), -EINVAL);
+
+        /* identity strings of the common model at 2: Mn at +2, Md +18, Vr +42,
+         * SN +50 (SunSpec model 1 definition) */
+        const char *mn = "dcem", *sn = "SN-42";
+        for (size_t i = 0; i < strlen(mn); i += 2)
+                put(d, 2 + 2 + (uint32_t)i / 2, (uint16_t)(mn[i] << 8 | mn[i + 1]));
+        put(d, 2 + 50, ('S' << 8) | 'N');
+        put(d, 2 + 51, ('-' << 8) | '4');
+        put(d, 2 + 52, ('2' << 8) | 0);
+        n = mb_sunspec_common_points(&w, pts, 16);
+        assert_int_equal(n, 4);
+        const char *names[4] = { "manufacturer", "model", "version", "serial_number" };
+        const uint16_t at[4] = { 4, 20, 44, 52 }, len[4] = { 16, 16, 8, 16 };
+        for (int i = 0; i < 4; i++) {
+                assert_string_equal(pts[i].name, names[i]);
+                assert_int_equal(pts[i].reg, at[i]);
+                assert_int_equal(pts[i].nregs, len[i]);
+                assert_int_equal(pts[i].type, MB_T_STRING);
+                assert_int_equal(pts[i].kind, DCEM_KIND_TEXT);
+        }
+        char txt[DCEM_TEXT_MAX];
+        assert_int_equal(mb_decode_text(&pts[0], 0, d->reg, 70, txt, sizeof txt), 0);
+        assert_string_equal(txt, mn);
+        assert_int_equal(mb_decode_text(&pts[3], 0, d->reg, 70, txt, sizeof txt), 0);
+        assert_string_equal(txt, sn);
+        assert_int_equal(mb_decode_text(&pts[1], 0, d->reg, 70, txt, sizeof txt), -ERANGE); /* empty */
+        assert_int_equal(mb_sunspec_common_points(&w, pts, 2), 2); /* cap */
+        /* a common model too short for SN (65 - 2 registers: Veris has 65) */
+        w.models[0].len = 63;
+        assert_int_equal(mb_sunspec_common_points(&w, pts, 16), 3);
+        w.models[0].id = 7; /* no common model */
+        assert_int_equal(mb_sunspec_common_points(&w, pts, 16), 0);
         free(d);
 }
 

@@ -7,7 +7,10 @@
  * What is proven: with one connection, a request marked `cont` (its poll is
  * under way) is served before requests of polls not started yet, after the
  * continuations already waiting; fresh requests stay first in, first out; a
- * cancelled continuation leaves the queue consistent. */
+ * cancelled continuation leaves the queue consistent; each request times
+ * out at its own deadline, although the connection's timer is re-armed
+ * lazily (it stays armed across answers). Requests for registers 500..599
+ * are answered 60 ms late, from 900 never. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -35,7 +38,17 @@ typedef struct server {
         size_t len;
         uint16_t order[MAXREQ]; /* start addresses, in arrival order */
         size_t n;
+        uint8_t late[7 + 2 + 2 * MB_MAX_REGS]; /* an answer sent 60 ms late (starts 500..599) */
+        size_t late_len;
 } server;
+
+static void srv_late(dcem_loop *l, uint64_t id, void *ud) {
+        server *s = ud;
+        (void)l;
+        (void)id;
+        assert_int_equal(send(s->cfd, s->late, s->late_len, MSG_NOSIGNAL), (ssize_t)s->late_len);
+        s->late_len = 0;
+}
 
 static void srv_read(dcem_loop *l, int fd, uint32_t ev, void *ud) {
         server *s = ud;
@@ -65,7 +78,18 @@ static void srv_read(dcem_loop *l, int fd, uint32_t ev, void *ud) {
                 }
                 if (s->n < MAXREQ)
                         s->order[s->n++] = start;
-                assert_int_equal(send(fd, out, 7 + pdu, MSG_NOSIGNAL), (ssize_t)(7 + pdu));
+                if (start >= 500 && start < 600) {
+                        uint64_t tid;
+                        assert_int_equal(s->late_len, 0);
+                        memcpy(s->late, out, 7 + pdu);
+                        s->late_len = 7 + pdu;
+                        assert_int_equal(dcem_loop_add_timer(s->loop, dcem_clock_mono(&dcem_clock_system) +
+                                                                              60 * DCEM_NS_PER_MS,
+                                                             srv_late, s, &tid),
+                                         0);
+                } else if (start < 900) {
+                        assert_int_equal(send(fd, out, 7 + pdu, MSG_NOSIGNAL), (ssize_t)(7 + pdu));
+                }
                 memmove(s->buf, s->buf + 12, s->len - 12);
                 s->len -= 12;
         }
@@ -114,6 +138,8 @@ typedef struct req {
         struct req *then; /* submitted from this one's callback */
         bool then_cont;
         uint64_t id;
+        int64_t timeout_ns;  /* 0: 2 s */
+        int64_t sent_ns, done_ns;
 } req;
 
 static int submit(req *r, bool cont);
@@ -124,6 +150,7 @@ static void on_answer(void *ud, int status, int exc, const uint16_t *regs, const
         (void)bits;
         r->status = status;
         r->done = true;
+        r->done_ns = dcem_clock_mono(&dcem_clock_system);
         if (status == 0 && n > 0)
                 r->first_reg = regs[0];
         if (r->then)
@@ -132,7 +159,8 @@ static void on_answer(void *ud, int status, int exc, const uint16_t *regs, const
 
 static int submit(req *r, bool cont) {
         mb_xfer_req x = { .unit = 1, .fc = MB_FC_HOLDING, .start = r->start, .count = 2,
-                          .timeout_ns = 2 * DCEM_NS_PER_S, .cont = cont };
+                          .timeout_ns = r->timeout_ns ? r->timeout_ns : 2 * DCEM_NS_PER_S, .cont = cont };
+        r->sent_ns = dcem_clock_mono(&dcem_clock_system);
         return mb_tcp_ops.submit(r->impl, &x, on_answer, r, &r->id);
 }
 
@@ -247,11 +275,72 @@ static void test_cancel_continuation(void **st) {
         dcem_loop_free(l);
 }
 
+/* The lazy timeout timer: it stays armed across answers. A request with an
+ * earlier deadline than the armed timer moves it (a 0.3 s request after a
+ * 2 s one times out after 0.3 s); a request whose deadline is later than
+ * the armed timer is not failed when that timer fires (0.5 s after a 0.4 s
+ * one: not before 0.5 s). An answered request is never failed by it. */
+static void test_lazy_timeouts(void **st) {
+        (void)st;
+        dcem_loop *l;
+        server s;
+        char port[8];
+        assert_int_equal(dcem_loop_new(&dcem_clock_system, &l), 0);
+        srv_start(&s, l, port);
+        void *impl = client(l, port);
+        /* a (2 s, answered) then b (0.3 s, silent), chained so b starts right after a */
+        req b = { .impl = impl, .start = 900, .timeout_ns = 300 * DCEM_NS_PER_MS };
+        req a = { .impl = impl, .start = 100, .then = &b, .then_cont = true };
+        assert_int_equal(submit(&a, false), 0);
+        req *ab[] = { &a, &b };
+        run_until(l, ab, 2);
+        assert_int_equal(a.status, 0);
+        assert_int_equal(b.status, -ETIMEDOUT);
+        int64_t waited = b.done_ns - b.sent_ns;
+        assert_true(waited >= 280 * DCEM_NS_PER_MS);
+        assert_true(waited < 1500 * DCEM_NS_PER_MS); /* not a's 2 s */
+        /* c (0.4 s, answered) then d (0.5 s, silent): the timer armed for c fires
+         * first and must not fail d */
+        req d = { .impl = impl, .start = 901, .timeout_ns = 500 * DCEM_NS_PER_MS };
+        req c = { .impl = impl, .start = 101, .timeout_ns = 400 * DCEM_NS_PER_MS, .then = &d, .then_cont = true };
+        assert_int_equal(submit(&c, false), 0);
+        req *cd[] = { &c, &d };
+        run_until(l, cd, 2);
+        assert_int_equal(c.status, 0);
+        assert_int_equal(c.first_reg, 101);
+        assert_int_equal(d.status, -ETIMEDOUT);
+        waited = d.done_ns - d.sent_ns;
+        assert_true(waited >= 480 * DCEM_NS_PER_MS);
+        assert_true(waited < 1500 * DCEM_NS_PER_MS);
+        /* 12 requests in a row, each answered after 60 ms with a timeout of
+         * 150 ms: 720 ms in all, so the timer armed for an earlier request
+         * fires while a later one is in flight: it is re-armed, nobody fails */
+        req chain[12];
+        for (int i = 11; i >= 0; i--)
+                chain[i] = (req){ .impl = impl, .start = (uint16_t)(500 + i), .timeout_ns = 150 * DCEM_NS_PER_MS,
+                                  .then = i < 11 ? &chain[i + 1] : NULL, .then_cont = true };
+        int64_t t0 = dcem_clock_mono(&dcem_clock_system);
+        assert_int_equal(submit(&chain[0], false), 0);
+        req *all[12];
+        for (int i = 0; i < 12; i++)
+                all[i] = &chain[i];
+        run_until(l, all, 12);
+        assert_true(chain[11].done_ns - t0 >= 12 * 60 * DCEM_NS_PER_MS);
+        for (int i = 0; i < 12; i++) {
+                assert_int_equal(chain[i].status, 0);
+                assert_int_equal(chain[i].first_reg, chain[i].start);
+        }
+        mb_tcp_ops.free(impl);
+        srv_stop(&s);
+        dcem_loop_free(l);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_continuation_first),
                 cmocka_unit_test(test_fresh_requests_fifo),
                 cmocka_unit_test(test_cancel_continuation),
+                cmocka_unit_test(test_lazy_timeouts),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

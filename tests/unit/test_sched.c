@@ -93,11 +93,11 @@ static void on_state(void *ud, const char *device, bool up, int status, const ch
         snprintf(r->err, sizeof(r->err), "%s", err ? err : "(null)");
 }
 
-/* A fixture at 12:00:03.700 UTC (monotonic 5000 s). */
-static fx *fx_new(int64_t cap, uint64_t seed)
+/* A fixture at 12:00:03.700 UTC (monotonic 5000 s), polls spread over spread ns. */
+static fx *fx_new_spread(int64_t cap, uint64_t seed, int64_t spread)
 {
         fx *f = calloc(1, sizeof(*f));
-        dcem_sched_opts o = { .backoff_cap = cap, .seed = seed };
+        dcem_sched_opts o = { .backoff_cap = cap, .seed = seed, .spread_ns = spread };
         dcem_sched_hooks h = { .batch = on_batch, .state = on_state };
 
         assert_non_null(f);
@@ -106,6 +106,11 @@ static fx *fx_new(int64_t cap, uint64_t seed)
         assert_int_equal(dcem_loop_new(&f->fc.clock, &f->l), 0);
         assert_int_equal(dcem_sched_new(f->l, &o, &h, &f->s), 0);
         return f;
+}
+
+static fx *fx_new(int64_t cap, uint64_t seed)
+{
+        return fx_new_spread(cap, seed, 0);
 }
 
 static fake_device *fx_dev(fx *f, const char *name, int64_t interval, int64_t timeout)
@@ -607,6 +612,165 @@ static void test_missed_slots(void **state)
         fx_free(f);
 }
 
+/* Slots passed while a device waits out its backoff are missed too: at every
+ * point of the run, the grid slots passed since the first one (plain
+ * arithmetic here) equal the polls started (the fake's log) plus the slots
+ * counted missed; and once the device answers again nothing more is missed.
+ * For the three ways a poll fails: inside poll(), later from a timer, at its
+ * deadline. */
+static void test_backoff_slots_missed(void **state)
+{
+        int64_t n0 = noon();
+        int how;
+
+        (void)state;
+        for (how = 0; how < 3; how++) {
+                fx *f = fx_new(10, 77 + (uint64_t)how);
+                fake_device *d = fx_dev(f, "dead", 10 * S, 2 * S);
+                fake_step fail = { .what = FAKE_FAIL, .status = -EHOSTUNREACH, .err = "no route" };
+                dcem_device_stats ds;
+                uint64_t missed_at_recovery = 0;
+                int64_t t, recovered_at = 0;
+                size_t k;
+
+                if (how == 1)
+                        fail.delay_ns = S;
+                else if (how == 2)
+                        fail = (fake_step){ .what = FAKE_HANG };
+                for (k = 0; k < 12; k++)
+                        assert_int_equal(fake_device_push(d, &fail), 0);
+                assert_int_equal(fake_device_push(d, &answer2), 0);
+                assert_int_equal(dcem_sched_start(f->s), 0);
+                /* first slot 12:00:10; look 5 s after each slot (past the 2 s deadline) */
+                for (t = 1; t <= 200; t++) {
+                        run_to_utc(f, n0 + t * 10 * S + 5 * S);
+                        assert_int_equal(dcem_sched_stats(f->s, "dead", &ds), 0);
+                        assert_int_equal(ds.polls, d->ncalls);
+                        assert_int_equal(ds.missed + d->ncalls, (uint64_t)t);
+                        if (!recovered_at && ds.ok > 0) {
+                                recovered_at = t;
+                                missed_at_recovery = ds.missed;
+                        }
+                }
+                assert_true(recovered_at > 0);
+                assert_true(recovered_at < 190);
+                /* 12 failures with cap 10 skip many slots; none after recovery */
+                assert_true(missed_at_recovery >= 12);
+                assert_int_equal(ds.missed, missed_at_recovery);
+                assert_int_equal(ds.failed, 12);
+                /* every poll on its own grid slot, in order */
+                for (k = 1; k < d->ncalls; k++) {
+                        assert_int_equal(d->calls[k].slot_utc % (10 * S), 0);
+                        assert_true(d->calls[k].slot_utc > d->calls[k - 1].slot_utc);
+                }
+                fx_free(f);
+        }
+}
+
+/* Run n devices named dev-0.. (in reverse order when rev) at 1 s with the
+ * given spread for about 7 s; offs[i] = the start's delay after the slot of
+ * dev-i, checked to be the same at every poll and the batch stamped with
+ * the grid slot. */
+static void spread_offsets(int64_t spread, size_t n, bool rev, int64_t *offs)
+{
+        fx *f = fx_new_spread(1, 1, spread);
+        fake_device *d[40];
+        size_t i, k;
+        char name[32];
+
+        assert_true(n <= 40);
+        for (i = 0; i < n; i++) {
+                size_t j = rev ? n - 1 - i : i;
+
+                snprintf(name, sizeof(name), "dev-%zu", j);
+                assert_int_equal(fake_device_new(f->l, &d[j]), 0);
+                assert_int_equal(dcem_sched_add(f->s, name, S, S, &fake_collector_ops, d[j]), 0);
+        }
+        assert_int_equal(dcem_sched_start(f->s), 0);
+        run_to_utc(f, noon() + 10 * S + 900 * MS);
+        for (i = 0; i < n; i++) {
+                assert_int_equal(d[i]->ncalls, 7); /* slots :04 .. :10 */
+                offs[i] = d[i]->calls[0].start_utc - d[i]->calls[0].slot_utc;
+                for (k = 0; k < d[i]->ncalls; k++) {
+                        assert_int_equal(d[i]->calls[k].slot_utc, noon() + (int64_t)(4 + k) * S);
+                        assert_int_equal(d[i]->calls[k].start_utc - d[i]->calls[k].slot_utc, offs[i]);
+                }
+        }
+        assert_int_equal(f->nb, 7 * n);
+        for (k = 0; k < f->nb; k++) {
+                assert_int_equal(f->b[k].ts % S, 0);
+                assert_true(f->b[k].done >= f->b[k].ts);
+        }
+        dcem_sched_free(f->s);
+        for (i = 0; i < n; i++) {
+                assert_int_equal(d[i]->overlaps, 0);
+                fake_device_free(d[i]);
+        }
+        dcem_loop_free(f->l);
+        free(f);
+}
+
+static void test_spread(void **state)
+{
+        int64_t a[40], b[40], lo = INT64_MAX, hi = INT64_MIN;
+        size_t i, k, distinct = 0;
+        dcem_sched_opts bad = { .spread_ns = -1 };
+        dcem_sched *s = NULL;
+        dcem_loop *l = NULL;
+        fake_clock fc;
+
+        (void)state;
+        /* default: every poll on its grid instant */
+        spread_offsets(0, 40, false, a);
+        for (i = 0; i < 40; i++)
+                assert_int_equal(a[i], 0);
+        /* 200 ms: offsets in [0, 200 ms), multiples of 5 ms (40 instants), spread out, the
+         * same for a name whatever the order */
+        spread_offsets(200 * MS, 40, false, a);
+        spread_offsets(200 * MS, 40, true, b);
+        assert_memory_equal(a, b, sizeof(a));
+        for (i = 0; i < 40; i++) {
+                bool seen = false;
+
+                assert_true(a[i] >= 0 && a[i] < 200 * MS);
+                assert_int_equal(a[i] % (5 * MS), 0);
+                lo = a[i] < lo ? a[i] : lo;
+                hi = a[i] > hi ? a[i] : hi;
+                for (k = 0; k < i; k++)
+                        seen |= a[k] == a[i];
+                distinct += !seen;
+        }
+        assert_true(hi - lo > 100 * MS);
+        assert_true(distinct >= 15); /* 40 names in 40 buckets: ~25 expected */
+        /* a spread past half the interval is capped there */
+        spread_offsets(5 * S, 40, false, a);
+        hi = 0;
+        for (i = 0; i < 40; i++) {
+                assert_true(a[i] >= 0 && a[i] < 500 * MS);
+                assert_int_equal(a[i] % (5 * MS), 0);
+                hi = a[i] > hi ? a[i] : hi;
+        }
+        assert_true(hi >= 200 * MS);
+        /* a window under 20 ms: 1 ms steps; under 1 ms: none */
+        spread_offsets(7 * MS, 40, false, a);
+        distinct = 0;
+        for (i = 0; i < 40; i++) {
+                assert_true(a[i] >= 0 && a[i] < 7 * MS);
+                assert_int_equal(a[i] % MS, 0);
+                distinct += a[i] != a[0];
+        }
+        assert_true(distinct > 0);
+        spread_offsets(MS / 2, 40, false, a);
+        for (i = 0; i < 40; i++)
+                assert_int_equal(a[i], 0);
+        /* a negative spread is refused */
+        fake_clock_init(&fc, 5000 * S, noon());
+        assert_int_equal(dcem_loop_new(&fc.clock, &l), 0);
+        assert_int_equal(dcem_sched_new(l, &bad, NULL, &s), -EINVAL);
+        assert_null(s);
+        dcem_loop_free(l);
+}
+
 /* ---- a hand-written synchronous collector probing the dcem_poll contract ---- */
 
 typedef struct probe {
@@ -775,6 +939,8 @@ int main(void)
                 cmocka_unit_test(test_state_hook_on_changes),
                 cmocka_unit_test(test_poll_all_now),
                 cmocka_unit_test(test_missed_slots),
+                cmocka_unit_test(test_backoff_slots_missed),
+                cmocka_unit_test(test_spread),
                 cmocka_unit_test(test_sync_completion_and_poll_api),
                 cmocka_unit_test(test_refused_and_stop_and_free),
                 cmocka_unit_test(test_add_while_running),

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <cmocka.h>
 
 #include "sim.h"
@@ -118,6 +119,106 @@ static void test_truth_records(void **state)
         for (size_t i = 0; i < n; i++)
                 json_decref(recs[i]);
         sim_rt_fini(&rt); /* closes f */
+        free(buf);
+        sim_site_free(&rt.site);
+}
+
+/* --truth-wall at speed 60: wall_record lines on the 10 s UTC wall grid,
+ * each covering the simulated instants its bounds map to (sim0 + (wall -
+ * wall0) x 60), contiguous, each = the difference of its cumulative values,
+ * and consistent with the simulated-grid records around it. The clocks'
+ * origins are set 35 s in the past, so a sync lands 35 wall s (2,100
+ * simulated s) after the start. */
+static void test_truth_wall(void **state)
+{
+        (void)state;
+        sim_rt rt;
+        char *buf = NULL;
+        size_t len = 0;
+        FILE *f = open_memstream(&buf, &len);
+        assert_non_null(f);
+        memset(&rt, 0, sizeof(rt));
+        build(&rt.site);
+        assert_int_equal(sim_rt_init(&rt, T0, 60.0, f), 0);
+        assert_int_equal(sim_rt_truth_wall(&rt, 0), -EINVAL);
+        /* wall0 at 2.5 s past a 10 s boundary, 35 s ago */
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        int64_t wall_now = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+        int64_t mono_now = sim_mono_ns();
+        int64_t wall0 = (wall_now / 10000000000ll) * 10000000000ll - 40000000000ll + 2500000000ll;
+        if (wall_now - wall0 < 35000000000ll)
+                wall0 -= 10000000000ll;
+        int64_t back = wall_now - wall0; /* 35 .. 45 s */
+        rt.wall0_ns = wall0;
+        rt.mono0_ns = mono_now - back;
+        assert_int_equal(sim_rt_truth_wall(&rt, 10000), 0);
+        assert_int_equal(sim_rt_wall_to_sim(&rt, wall0 / 1000000), T0);
+        assert_int_equal(sim_rt_wall_to_sim(&rt, wall0 / 1000000 + 7500), T0 + 450000);
+        pthread_mutex_lock(&rt.lock);
+        int64_t now = sim_rt_sync(&rt);
+        pthread_mutex_unlock(&rt.lock);
+        assert_true(now >= T0 + back / 1000000 * 60);
+        fflush(f);
+
+        json_t *recs[512];
+        size_t n = 0;
+        for (char *line = strtok(buf, "\n"); line && n < 512; line = strtok(NULL, "\n")) {
+                json_error_t err;
+                recs[n] = json_loads(line, 0, &err);
+                assert_non_null(recs[n]);
+                n++;
+        }
+        size_t nwall = 0;
+        int64_t prev_end_wall = wall0 / 1000000, prev_end_sim = T0;
+        double prev_cum = 0, sum_iv = 0, last_cum = 0;
+        for (size_t i = 0; i < n; i++) {
+                const char *type = json_string_value(json_object_get(recs[i], "type"));
+                if (strcmp(type, "wall_record") != 0)
+                        continue;
+                int64_t ws = (int64_t)json_integer_value(json_object_get(recs[i], "wall_start_ms"));
+                int64_t we = (int64_t)json_integer_value(json_object_get(recs[i], "wall_end_ms"));
+                int64_t ss = (int64_t)json_integer_value(json_object_get(recs[i], "start_ms"));
+                int64_t se = (int64_t)json_integer_value(json_object_get(recs[i], "end_ms"));
+                assert_int_equal(ws, prev_end_wall);
+                assert_int_equal(we % 10000, 0);
+                assert_int_equal(ss, prev_end_sim);
+                /* the mapping, computed here independently */
+                assert_int_equal(se, T0 + (we * 1000000 - wall0) * 60 / 1000000);
+                assert_int_equal(json_is_true(json_object_get(recs[i], "partial")), nwall == 0);
+                if (nwall > 0)
+                        assert_int_equal(se - ss, 600000); /* 10 wall s = 10 simulated minutes */
+                json_t *iv = json_object_get(recs[i], "interval"), *cum = json_object_get(recs[i], "cumulative");
+                double c = num(cum, "E_IT_cat2_kwh");
+                assert_true(fabs(num(iv, "E_IT_cat2_kwh") - (c - prev_cum)) < 1e-9);
+                double edc = num(iv, "E_DC_kwh");
+                assert_true(fabs(num(iv, "PUE_cat2") - edc / num(iv, "E_IT_cat2_kwh")) < 1e-12);
+                /* ~130 kW of PDU input for 10 simulated minutes: ~22 kWh */
+                if (nwall > 0)
+                        assert_true(num(iv, "E_IT_cat2_kwh") > 15 && num(iv, "E_IT_cat2_kwh") < 30);
+                /* between the simulated-grid records around its end */
+                for (size_t j = 1; j < n; j++) {
+                        if (strcmp(json_string_value(json_object_get(recs[j], "type")), "record") != 0)
+                                continue;
+                        int64_t re = (int64_t)json_integer_value(json_object_get(recs[j], "end_ms"));
+                        double rc = num(json_object_get(recs[j], "cumulative"), "E_IT_cat2_kwh");
+                        if (re <= se)
+                                assert_true(rc <= c + 1e-9);
+                        else
+                                assert_true(rc >= c - 1e-9);
+                }
+                sum_iv += num(iv, "E_IT_cat2_kwh");
+                last_cum = c;
+                prev_cum = c;
+                prev_end_wall = we;
+                prev_end_sim = se;
+                nwall++;
+        }
+        assert_true(nwall >= 3 && nwall <= 5);
+        assert_true(fabs(sum_iv - last_cum) < 1e-9);
+        for (size_t i = 0; i < n; i++)
+                json_decref(recs[i]);
+        sim_rt_fini(&rt);
         free(buf);
         sim_site_free(&rt.site);
 }
@@ -249,6 +350,7 @@ int main(void)
 {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_truth_records),
+                cmocka_unit_test(test_truth_wall),
                 cmocka_unit_test(test_control_and_schedule),
                 cmocka_unit_test(test_status_counters),
         };

@@ -96,6 +96,50 @@ static void test_bad_profile_oid(void **s) {
         assert_non_null(strstr(err, "profile x: identify"));
 }
 
+/* The shipped catalog: a device no vendor profile claims, whose
+ * entPhySensorTable has a row (the GETNEXT answer the collector stores under
+ * its column), gets the generic entity-sensor profile; a UPS-MIB agent with
+ * sensors too still gets ups-mib (more identity objects), and a vendor prefix
+ * still wins. */
+static void test_real_catalog_entity(void **s) {
+        (void)s;
+        snmp_catalog *c = NULL;
+        size_t skipped = 99;
+        assert_int_equal(snmp_catalog_load(DCEM_SOURCE_DIR "/conf/profiles", &c, &skipped), 0);
+        assert_int_equal(skipped, 0);
+        size_t nt;
+        const soid *tabs = snmp_catalog_tables(c, &nt);
+        assert_int_equal(nt, 1);
+        char text[SNMP_OID_TEXT_MAX];
+        assert_string_equal(soid_format(&tabs[0], text, sizeof(text)), "1.3.6.1.2.1.99.1.1.1.1");
+        vb_store st;
+        vb_store_init(&st, 100);
+        snmp_ident id;
+        put(&st, SNMP_OID_SYSOBJECTID, SV_OID, "1.3.6.1.4.1.30065.1.3011.7050.1958.128", 0); /* an Arista switch */
+        put(&st, "1.3.6.1.2.1.99.1.1.1.1.100006001", SV_INTEGER, NULL, 8);
+        assert_int_equal(snmp_catalog_choose(c, &st, &id), 0);
+        assert_string_equal(id.profile, "entity-sensor");
+        assert_int_equal(id.how, 2);
+        put(&st, "1.3.6.1.2.1.33.1.2.1.0", SV_INTEGER, NULL, 2);
+        put(&st, "1.3.6.1.2.1.33.1.4.1.0", SV_INTEGER, NULL, 3);
+        assert_int_equal(snmp_catalog_choose(c, &st, &id), 0);
+        assert_string_equal(id.profile, "ups-mib");
+        vb_store_reset(&st);
+        put(&st, SNMP_OID_SYSOBJECTID, SV_OID, "1.3.6.1.4.1.318.1.3.4.6", 0);
+        put(&st, "1.3.6.1.2.1.99.1.1.1.1.5", SV_INTEGER, NULL, 6);
+        assert_int_equal(snmp_catalog_choose(c, &st, &id), 0);
+        assert_string_equal(id.profile, "apc-rpdu2");
+        /* No row (only an exception, or nothing under the column): nothing fits. */
+        vb_store_reset(&st);
+        put(&st, SNMP_OID_SYSOBJECTID, SV_OID, "1.3.6.1.4.1.30065.1.3011.7050.1958.128", 0);
+        assert_int_equal(snmp_catalog_choose(c, &st, &id), -ENOENT);
+        put(&st, "1.3.6.1.2.1.99.1.1.1.1.7", SV_NOSUCHINSTANCE, NULL, 0);
+        put(&st, "1.3.6.1.2.1.99.1.1.1.2.7", SV_INTEGER, NULL, 9); /* another column's row */
+        assert_int_equal(snmp_catalog_choose(c, &st, &id), -ENOENT);
+        vb_store_free(&st);
+        snmp_catalog_free(c);
+}
+
 static void test_url(void **s) {
         (void)s;
         char y[1024], err[256];
@@ -123,6 +167,7 @@ int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_choose),
                 cmocka_unit_test(test_bad_profile_oid),
+                cmocka_unit_test(test_real_catalog_entity),
                 cmocka_unit_test(test_url),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);

@@ -319,6 +319,12 @@ static void test_build_errors(void **state) {
         assert_string_equal(buf, "p3.17");
         assert_int_equal(snmp_expand_name("p{i3}", &idx, buf, sizeof(buf)), -EINVAL);
         assert_int_equal(snmp_expand_name("p{index}", &idx, buf, 4), -ENAMETOOLONG);
+        assert_int_equal(snmp_expand_name("x{i2}.tail", &idx, buf, sizeof(buf)), 0);
+        assert_string_equal(buf, "x17.tail");
+        assert_int_equal(snmp_expand_name("abc", &idx, buf, 4), 0); /* exactly fits with its NUL */
+        assert_string_equal(buf, "abc");
+        assert_int_equal(snmp_expand_name("abcd", &idx, buf, 4), -ENAMETOOLONG);
+        assert_int_equal(snmp_expand_name("p{i1", &idx, buf, sizeof(buf)), -EINVAL);
 }
 
 int main(void) {

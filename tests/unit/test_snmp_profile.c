@@ -25,7 +25,8 @@
 #define PROFILES DCEM_SOURCE_DIR "/conf/profiles"
 
 static const char *const shipped[] = { "apc-rpdu2", "raritan-pdu2", "sentry4", "eaton-epdu", "vertiv-geist",
-                                       "ups-mib", "apc-ups", "liebert", "apc-inrow", NULL };
+                                       "ups-mib", "apc-ups", "liebert", "apc-inrow",
+                                       "entity-sensor", NULL };
 
 static const snmp_point_conf *point(const snmp_profile_conf *p, const char *name) {
         for (size_t i = 0; i < p->points.n; i++) {

@@ -31,6 +31,18 @@ static void test_oid_parse(void **st) {
         assert_string_equal(soid_format(&o, buf, sizeof(buf)), "1.3.6.1.4.1.318.1.1.26.4.3.1.5.1");
         assert_int_equal(soid_parse("1.3.6.4294967295", &o), 0);
         assert_int_equal(o.a[3], 4294967295u);
+        assert_string_equal(soid_format(&o, buf, sizeof(buf)), "1.3.6.4294967295");
+        /* Cut at a whole sub-identifier when the buffer is short. */
+        char small[9];
+        assert_string_equal(soid_format(&o, small, sizeof(small)), "1.3.6");
+        assert_string_equal(soid_format(&o, small, 2), "1");
+        char num[11];
+        assert_int_equal(soid_u32_text(0, num), 1);
+        assert_string_equal(num, "0");
+        assert_int_equal(soid_u32_text(4294967295u, num), 10);
+        assert_string_equal(num, "4294967295");
+        assert_int_equal(soid_u32_text(100601131u, num), 9);
+        assert_string_equal(num, "100601131");
         const char *bad[] = { "", ".", "1", "1..3", "1.3.", "1.3.a", "1.3.4294967296", "1.3 .6", "-1.3", NULL };
         for (int i = 0; bad[i]; i++)
                 assert_int_equal(soid_parse(bad[i], &o), -EINVAL);

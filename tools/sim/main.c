@@ -60,6 +60,8 @@ static void usage(FILE *f)
               "      --snmp-port-base P     SNMP agents on P, P+1, ... (default: free ports)\n"
               "      --no-snmp              Modbus only\n"
               "      --truth FILE           append ground-truth JSON lines (one per record interval)\n"
+              "      --truth-wall D         also one wall_record line per window D of the UTC wall clock\n"
+              "                             (the energies between the simulated instants its bounds map to)\n"
               "      --ready-file FILE      write JSON with the ports once listening\n"
               "      --run-dir DIR          control socket and SNMP state (default: a new /tmp dir)\n"
               "      --print-agent-config FILE  write a dcem-agent config polling these devices\n"
@@ -238,13 +240,14 @@ int main(int argc, char **argv)
                 { "version", no_argument, NULL, 18 },
                 { "agent-profiles-dir", required_argument, NULL, 19 },
                 { "own-ports", no_argument, NULL, 20 },
+                { "truth-wall", required_argument, NULL, 21 },
                 { "help", no_argument, NULL, 'h' },
                 { NULL, 0, NULL, 0 },
         };
         const char *config = NULL, *listen_addr = "127.0.0.1", *truth_path = NULL, *ready = NULL, *run_dir = NULL,
                    *agent_conf = NULL, *agent_interval = "10s", *agent_state = NULL, *why = NULL,
                    *agent_profiles = NULL;
-        int64_t scale = 0, seed = -1, start_ms = -1, snmp_base = 0, v;
+        int64_t scale = 0, seed = -1, start_ms = -1, snmp_base = 0, v, truth_wall_ns = 0;
         double speed = 1.0;
         bool no_snmp = false, check = false, agent_v3 = false, own_ports = false;
         int want[MAX_WANT_PORTS], nwant = 0, c, r;
@@ -305,12 +308,23 @@ int main(int argc, char **argv)
                 case 15: agent_v3 = true; break;
                 case 19: agent_profiles = optarg; break;
                 case 20: own_ports = true; break;
+                case 21:
+                        if (dcem_parse_duration(optarg, &truth_wall_ns, &why) < 0 || truth_wall_ns < 1000000 ||
+                            truth_wall_ns > INT64_C(86400000000000) || truth_wall_ns % 1000000 != 0) {
+                                fprintf(stderr, "dcem-sim: --truth-wall: a duration of whole ms, 1ms .. 1d\n");
+                                return 1;
+                        }
+                        break;
                 case 16: check = true; break;
                 case 17: sim_site_doc(stdout); return 0;
                 case 18: puts("dcem-sim 0.1.0"); return 0;
                 case 'h': usage(stdout); return 0;
                 default: usage(stderr); return 1;
                 }
+        }
+        if (truth_wall_ns && (!truth_path || !(speed > 0))) {
+                fprintf(stderr, "dcem-sim: --truth-wall needs --truth FILE and a --speed above 0\n");
+                return 1;
         }
         if (optind < argc || (!config && !scale) || (config && scale)) {
                 fprintf(stderr, "dcem-sim: give exactly one of -c SITE.yaml or --scale N\n");
@@ -378,6 +392,8 @@ int main(int argc, char **argv)
                 fprintf(stderr, "dcem-sim: cannot start the model: %s\n", strerror(-r));
                 return 1;
         }
+        if (truth_wall_ns)
+                (void)sim_rt_truth_wall(&rt, truth_wall_ns / 1000000); /* arguments checked above */
         sim_regs_setup(&rt.model);
 
         signal(SIGPIPE, SIG_IGN);

@@ -94,14 +94,16 @@ static json_t *devices(const sim_model *m, int64_t t)
         return o;
 }
 
-static char *record(sim_rt *rt, const char *type, int64_t from, int64_t to, const sim_totals *now)
+/* One truth line: energies over [from, to) = now - base (cumulative). */
+static json_t *record_obj(sim_rt *rt, const char *type, int64_t from, int64_t to, const sim_totals *base,
+                          const sim_totals *now)
 {
         char a[32], b[32];
         sim_totals iv;
         json_t *o = json_object();
         sim_fmt_time(a, sizeof(a), from);
         sim_fmt_time(b, sizeof(b), to);
-        diff(now, &rt->last_totals, &iv);
+        diff(now, base, &iv);
         json_object_set_new(o, "type", json_string(type));
         json_object_set_new(o, "site", json_string(rt->site.name));
         json_object_set_new(o, "start", json_string(a));
@@ -113,9 +115,29 @@ static char *record(sim_rt *rt, const char *type, int64_t from, int64_t to, cons
         json_object_set_new(o, "interval", energies(&rt->site, &iv));
         json_object_set_new(o, "cumulative", energies(&rt->site, now));
         json_object_set_new(o, "devices", devices(&rt->model, to));
+        return o;
+}
+
+static char *dump(json_t *o)
+{
         char *s = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(17));
         json_decref(o);
         return s;
+}
+
+static char *record(sim_rt *rt, const char *type, int64_t from, int64_t to, const sim_totals *now)
+{
+        return dump(record_obj(rt, type, from, to, &rt->last_totals, now));
+}
+
+static void put_line(sim_rt *rt, char *s)
+{
+        if (s) {
+                fputs(s, rt->truth);
+                fputc('\n', rt->truth);
+                fflush(rt->truth);
+                free(s);
+        }
 }
 
 static void on_boundary(sim_model *m, void *arg)
@@ -125,13 +147,7 @@ static void on_boundary(sim_model *m, void *arg)
         if (!rt->truth)
                 return;
         sim_model_totals(m, m->tk_ms, &now);
-        char *s = record(rt, "record", rt->last_record_ms, m->tk_ms, &now);
-        if (s) {
-                fputs(s, rt->truth);
-                fputc('\n', rt->truth);
-                fflush(rt->truth);
-                free(s);
-        }
+        put_line(rt, record(rt, "record", rt->last_record_ms, m->tk_ms, &now));
         rt->last_record_ms = m->tk_ms;
         rt->last_totals = now;
 }
@@ -143,6 +159,49 @@ char *sim_rt_truth_json(sim_rt *rt, const char *type)
         sim_model_totals(&rt->model, t, &now);
         /* A snapshot's "interval" runs from the last record to now. */
         return record(rt, type, rt->last_record_ms, t, &now);
+}
+
+int64_t sim_rt_wall_to_sim(const sim_rt *rt, int64_t wall_ms)
+{
+        double d_ms = (double)(wall_ms * 1000000 - rt->wall0_ns) / 1e6 * rt->speed;
+        return rt->sim0_ms + (int64_t)llround(d_ms);
+}
+
+int sim_rt_truth_wall(sim_rt *rt, int64_t win_ms)
+{
+        if (!rt->truth || !(rt->speed > 0) || win_ms < 1 || win_ms > 86400000)
+                return -EINVAL;
+        int64_t w0 = rt->wall0_ns / 1000000; /* whole ms: the start is at or after it */
+        rt->wall_win_ms = win_ms;
+        rt->wall_last_ms = w0;
+        rt->wall_last_sim_ms = rt->model.tk_ms;
+        sim_model_totals(&rt->model, rt->model.tk_ms, &rt->wall_totals);
+        rt->wall_next_ms = (w0 / win_ms + 1) * win_ms;
+        return 0;
+}
+
+/* Model standing in the step holding sim_ms = the wall boundary's instant:
+ * write the wall window ending there. */
+static void wall_boundary(sim_rt *rt, int64_t sim_ms)
+{
+        sim_totals now;
+        char a[32], b[32];
+        sim_model_totals(&rt->model, sim_ms, &now);
+        json_t *o = record_obj(rt, "wall_record", rt->wall_last_sim_ms, sim_ms, &rt->wall_totals, &now);
+        sim_fmt_time(a, sizeof(a), rt->wall_last_ms);
+        sim_fmt_time(b, sizeof(b), rt->wall_next_ms);
+        json_object_set_new(o, "wall_start", json_string(a));
+        json_object_set_new(o, "wall_end", json_string(b));
+        json_object_set_new(o, "wall_start_ms", json_integer(rt->wall_last_ms));
+        json_object_set_new(o, "wall_end_ms", json_integer(rt->wall_next_ms));
+        json_object_set_new(o, "speed", json_real(rt->speed));
+        /* partial: the window began before the simulator did */
+        json_object_set_new(o, "partial", json_boolean(rt->wall_last_ms % rt->wall_win_ms != 0));
+        put_line(rt, dump(o));
+        rt->wall_totals = now;
+        rt->wall_last_sim_ms = sim_ms;
+        rt->wall_last_ms = rt->wall_next_ms;
+        rt->wall_next_ms += rt->wall_win_ms;
 }
 
 /* ---- time and the fault schedule ---------------------------------------------- */
@@ -158,7 +217,11 @@ int sim_rt_init(sim_rt *rt, int64_t start_ms, double speed, FILE *truth)
         rt->speed = speed;
         rt->start_ms = rt->model.tk_ms;
         rt->sim0_ms = rt->model.tk_ms;
+        struct timespec wall;
+        clock_gettime(CLOCK_REALTIME, &wall);
         rt->mono0_ns = sim_mono_ns();
+        rt->wall0_ns = (int64_t)wall.tv_sec * 1000000000 + wall.tv_nsec;
+        rt->wall_win_ms = 0;
         rt->truth = truth;
         rt->last_record_ms = rt->model.tk_ms;
         memset(&rt->last_totals, 0, sizeof(rt->last_totals));
@@ -181,6 +244,7 @@ int sim_rt_init(sim_rt *rt, int64_t start_ms, double speed, FILE *truth)
                 json_object_set_new(o, "record_interval_ms", json_integer(rt->site.record_ms));
                 json_object_set_new(o, "step_ms", json_integer(rt->site.step_ms));
                 json_object_set_new(o, "speed", json_real(speed));
+                json_object_set_new(o, "wall0_ns", json_integer(rt->wall0_ns));
                 json_object_set_new(o, "carbon_factor", json_real(rt->site.carbon_factor));
                 char *s = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(17));
                 json_decref(o);
@@ -244,10 +308,20 @@ static void advance_to(sim_rt *rt, int64_t now)
 {
         for (;;) {
                 int64_t ev = next_event(rt);
-                if (ev > now)
-                        break;
-                sim_model_advance(&rt->model, ev, on_boundary, rt);
-                run_events(rt, ev);
+                int64_t wb = rt->wall_win_ms > 0 && rt->truth ? sim_rt_wall_to_sim(rt, rt->wall_next_ms) : INT64_MAX;
+                if (wb < rt->model.tk_ms)
+                        wb = rt->model.tk_ms; /* never backwards */
+                if (ev <= wb) {
+                        if (ev > now)
+                                break;
+                        sim_model_advance(&rt->model, ev, on_boundary, rt);
+                        run_events(rt, ev);
+                } else {
+                        if (wb > now)
+                                break;
+                        sim_model_advance(&rt->model, wb, on_boundary, rt);
+                        wall_boundary(rt, wb);
+                }
         }
         sim_model_advance(&rt->model, now, on_boundary, rt);
 }

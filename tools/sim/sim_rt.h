@@ -24,6 +24,16 @@ typedef struct sim_rt {
         FILE *truth;       /* JSON lines, or NULL */
         int64_t last_record_ms; /* end of the last truth record */
         sim_totals last_totals; /* cumulative at last_record_ms */
+        /* Truth per wall-clock window (--truth-wall): a client stamping its
+         * readings with its own UTC clock sees simulated time run `speed`
+         * times faster; wall_record lines give the energies between the
+         * simulated instants that the wall-clock grid boundaries map to. */
+        int64_t wall0_ns;       /* CLOCK_REALTIME read together with mono0_ns */
+        int64_t wall_win_ms;    /* window on the UTC wall grid; 0 = no wall records */
+        int64_t wall_next_ms;   /* the next wall boundary to write */
+        int64_t wall_last_ms;   /* wall instant of the last boundary written (or of the start) */
+        int64_t wall_last_sim_ms; /* the simulated instant it maps to */
+        sim_totals wall_totals; /* cumulative at wall_last_sim_ms */
         atomic_uint_fast64_t mb_requests, mb_exceptions, mb_dropped, mb_refused, snmp_requests, snmp_dropped;
         /* mb_requests: Modbus requests received (a held-back slow one once);
          * mb_dropped: requests swallowed by a silent fault; mb_refused:
@@ -37,6 +47,14 @@ int64_t sim_mono_ns(void);
 /* Initialise: model at start_ms; truth may be NULL (not owned... closed by fini). */
 int sim_rt_init(sim_rt *rt, int64_t start_ms, double speed, FILE *truth);
 void sim_rt_fini(sim_rt *rt);
+/* Turn on wall_record truth lines for windows of win_ms on the UTC wall grid
+ * (needs a truth file and speed > 0): the first window runs from the wall
+ * instant of the simulated start (wall0) to the next grid boundary and is
+ * partial. -EINVAL (no truth, speed 0, win_ms outside 1 ms .. 1 day). */
+int sim_rt_truth_wall(sim_rt *rt, int64_t win_ms);
+/* The simulated instant (ms) a UTC wall instant maps to: sim0 + (wall -
+ * wall0) x speed, rounded to the nearest ms. Pure. */
+int64_t sim_rt_wall_to_sim(const sim_rt *rt, int64_t wall_ms);
 /* Lock held: the simulated time now. */
 int64_t sim_rt_now(const sim_rt *rt);
 /* Lock held: advance the model to now (applying scheduled faults at their
