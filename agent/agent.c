@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "acct_runtime.h"
+#include "compute_remote.h"
 #include "agent.h"
 #include "dcem/accounting.h"
 #include "dcem/build_config.h"
@@ -409,6 +410,19 @@ static void on_metrics_timer(dcem_loop *l, uint64_t id, void *ud) {
                         r |= add_point(&b, "accounting", "events_dropped", (double)as.events_dropped, DCEM_KIND_COUNTER, ts);
                         r |= add_point(&b, "accounting", "clock_steps", (double)as.clock_steps, DCEM_KIND_COUNTER, ts);
                         r |= add_point(&b, "accounting", "readings_refused", (double)as.feed_errors, DCEM_KIND_COUNTER, ts);
+                        r |= add_point(&b, "accounting", "ledger_entries", (double)as.ledger_entries, DCEM_KIND_COUNTER,
+                                       ts);
+                        r |= add_point(&b, "accounting", "ledger_failures", (double)as.ledger_failures,
+                                       DCEM_KIND_COUNTER, ts);
+                        dcem_remote_stats rs;
+                        dcem_acct_rt_remote_stats(a->acct, &rs);
+                        r |= add_point(&b, "compute_remote", "received", (double)rs.received, DCEM_KIND_COUNTER, ts);
+                        r |= add_point(&b, "compute_remote", "accepted", (double)rs.accepted, DCEM_KIND_COUNTER, ts);
+                        r |= add_point(&b, "compute_remote", "duplicates", (double)rs.duplicates, DCEM_KIND_COUNTER, ts);
+                        r |= add_point(&b, "compute_remote", "out_of_order", (double)rs.out_of_order, DCEM_KIND_COUNTER,
+                                       ts);
+                        r |= add_point(&b, "compute_remote", "invalid", (double)(rs.invalid + rs.unknown),
+                                       DCEM_KIND_COUNTER, ts);
                 }
                 if (r == 0)
                         on_batch(a, b);
