@@ -698,6 +698,8 @@ int dcem_acct_feed_batch(dcem_acct *a, const dcem_batch *b) {
         int first = 0;
         for (size_t i = 0; i < b->n; i++) {
                 const dcem_sample *s = &b->samples[i];
+                if (s->kind == DCEM_KIND_TEXT) /* identity strings (model, serial): never energy or compute */
+                        continue;
                 int r = dcem_acct_feed(a, s->device[0] ? s->device : b->device, s->point, s->value, s->unit,
                                        s->ts_ns, (dcem_quality)s->quality);
                 if (r < 0 && first == 0)

@@ -692,15 +692,19 @@ static void test_feed_batch(void **st) {
         rec *r = calloc(1, sizeof(*r));
         dcem_acct *a = mk(r, 60, NULL);
         add(a, "m", DCEM_ROLE_OTHER, 0, 0, 60);
-        dcem_batch *b = calloc(1, sizeof(dcem_batch) + 2 * sizeof(dcem_sample));
-        b->n = 2;
+        dcem_batch *b = calloc(1, sizeof(dcem_batch) + 3 * sizeof(dcem_sample));
+        b->n = 3;
         strcpy(b->device, "m");
         b->samples[0] = (dcem_sample){ .device = "m", .point = "energy_kwh", .unit = "kWh", .value = 1, .ts_ns = T0 };
-        b->samples[1] = (dcem_sample){ .device = "m", .point = "energy_kwh", .unit = "kWh", .value = 4,
+        /* a text sample (a meter's identity string) is never a reading, whatever its name */
+        b->samples[1] = (dcem_sample){ .device = "m", .point = "energy_kwh", .unit = "kWh", .value = NAN,
+                                       .ts_ns = T0 + 30 * NS, .kind = DCEM_KIND_TEXT, .text = "SDM630" };
+        b->samples[2] = (dcem_sample){ .device = "m", .point = "energy_kwh", .unit = "kWh", .value = 4,
                                        .ts_ns = T0 + 60 * NS };
         assert_int_equal(dcem_acct_feed_batch(a, b), 0);
         assert_int_equal(dcem_acct_advance(a, T0 + 60 * NS), 0);
         near(r->iv[0].sums.kwh[DCEM_ACC_OTHER], 3, 0);
+        assert_int_equal(r->nev, 0);
         free(b);
         dcem_acct_free(a);
         free(r);
