@@ -158,7 +158,7 @@ class Ledger(dcemtest.TempDirTestCase):
             got.setdefault(p["seq"], p)
         for s, p in got.items():
             self.assertEqual(p, by_seq[s])
-            mqtt_util.validate(p, "ledger")
+            mqtt_util.validate(p, "ledger.json")
         collected = os.path.join(self.tmp, "collected.jsonl")
         with open(collected, "w") as f:
             for s in sorted(got):
