@@ -202,7 +202,7 @@ static int generation_new(dcem_agent *a, dcem_config *cfg, generation *g) {
         g->penv = (dcem_publisher_env){ .loop = a->loop, .clock = dcem_loop_clock(a->loop), .site = cfg->site,
                                         .state_dir = cfg->state_dir, .wake = on_wake, .core = a };
 
-        dcem_sched_opts so = { .backoff_cap = cfg->backoff_cap };
+        dcem_sched_opts so = { .backoff_cap = cfg->backoff_cap, .spread_ns = cfg->spread_ns };
         dcem_sched_hooks hooks = { .batch = on_batch, .state = a->opts.once ? NULL : on_state, .ud = a };
         r = dcem_sched_new(a->loop, &so, &hooks, &g->sched);
         if (r < 0) {

@@ -140,6 +140,23 @@ static const dcem_schema device_schema = {
         .keys = device_keys,
 };
 
+/* schedule: a struct of one int64_t laid over dcem_config.spread_ns. */
+static const dcem_schema_key schedule_keys[] = {
+        { .name = "spread", .type = DCEM_T_DURATION, .def = "0s", .min = 0, .max = 86400, .offset = 0,
+          .doc = "Spread the polls of one grid instant over this window: each device starts a fixed offset "
+                 "after its slot, in [0, spread) in 5 ms steps and under half its interval, from a hash of its name (the "
+                 "same at every start). A message's ts stays the grid slot and its read the poll's end. "
+                 "Default 0: every device polls on its grid instant. Flattens the burst of a large site "
+                 "(loop, gateway connections, broker); adds the offset to the slot-to-broker time." },
+        { 0 },
+};
+static const dcem_schema schedule_schema = {
+        .name = "schedule",
+        .doc = "When the devices' polls start within their grid slot.",
+        .size = sizeof(int64_t),
+        .keys = schedule_keys,
+};
+
 /* queue: a struct of one int64_t laid over dcem_config.queue_batches. */
 static const dcem_schema_key queue_keys[] = {
         { .name = "max_batches", .type = DCEM_T_INT, .def = "10000", .min = 1, .max = 10000000, .offset = 0,
@@ -197,6 +214,8 @@ static const dcem_schema_key config_keys[] = {
           .doc = "Least important messages logged (syslog levels)." },
         { .name = "queue", .type = DCEM_T_MAP, .offset = offsetof(dcem_config, queue_batches), .sub = &queue_schema,
           .doc = "Queue bounds." },
+        { .name = "schedule", .type = DCEM_T_MAP, .offset = offsetof(dcem_config, spread_ns), .sub = &schedule_schema,
+          .doc = "Poll scheduling." },
         { .name = "devices", .type = DCEM_T_LIST, .offset = offsetof(dcem_config, devices_list),
           .sub = &device_schema, .doc = "The devices to poll (may be empty)." },
         { .name = "output", .type = DCEM_T_MAP, .offset = offsetof(dcem_config, output), .sub = &output_schema,

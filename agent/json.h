@@ -25,7 +25,7 @@ int dcem_json_sample_line(const char *site, const dcem_sample *s, char *buf, siz
 
 /* One poll as the MQTT device message (docs/MQTT.md), written directly
  * rather than through a jansson tree (it runs once per device-poll):
- * {"schema":S,"site":..,"device":..,"ts":"<slot>","seq":N[,"error":..],
+ * {"schema":S,"site":..,"device":..,"ts":"<slot>","read":"<completion>","seq":N[,"error":..],
  *  "points":{"<point>":{"v":<number|null|"text">,"u":"<unit>","q":"<quality>"},...}}
  * byte for byte what jansson dumps for that tree with DCEM_JSON_FLAGS
  * (a repeated point name keeps its first position and its last value).

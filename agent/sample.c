@@ -31,17 +31,6 @@ const char *dcem_quality_name(dcem_quality q)
         }
 }
 
-/* The text of the sample agent/poll_text.c is adding through dcem_poll_add
- * (which knows only numbers), or NULL: dcem_batch_add turns the sample it
- * appends into a text sample. Set and cleared around that one call, on the
- * thread that makes the call. */
-static _Thread_local const char *pending_text;
-
-void dcem_sample_pending_text(const char *text)
-{
-        pending_text = text;
-}
-
 /* The size every batch pays per sample (sample.h: the text field fills the
  * tail padding, then 32 bytes more); checked on LP64 so growth is a choice. */
 _Static_assert(sizeof(void *) != 8 || sizeof(dcem_sample) == 200, "dcem_sample is 200 bytes on LP64");
@@ -80,8 +69,7 @@ int dcem_batch_new(const char *device, size_t cap, dcem_batch **ret)
 }
 
 /* Append a copy of *s to *b, reallocating when full (*b may then move, so
- * only the sole owner may add: -EBUSY if the batch is shared). Inside
- * dcem_poll_add_text the copy becomes a text sample (see pending_text). 0, -EINVAL,
+ * only the sole owner may add: -EBUSY if the batch is shared). 0, -EINVAL,
  * -EBUSY, -ENOMEM (the batch is unchanged), or -E2BIG past DCEM_BATCH_MAX. */
 int dcem_batch_add(dcem_batch **b, const dcem_sample *s)
 {
@@ -108,15 +96,6 @@ int dcem_batch_add(dcem_batch **b, const dcem_sample *s)
                 *b = nb;
         }
         cur->samples[cur->n] = *s;
-        if (pending_text) {
-                dcem_sample *t = &cur->samples[cur->n];
-                t->kind = DCEM_KIND_TEXT;
-                t->value = (double)NAN;
-                memset(t->text, 0, sizeof(t->text));
-                if (t->quality != DCEM_Q_ERROR)
-                        memcpy(t->text, pending_text, strnlen(pending_text, sizeof(t->text) - 1));
-                pending_text = NULL;
-        }
         cur->n++;
         return 0;
 }

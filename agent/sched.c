@@ -501,15 +501,16 @@ static void slot_fired(dcem_loop *l, uint64_t id, void *ud)
  * the device's name. unit NULL = "". A quality of error forces the value to
  * NaN (the sample model's rule). -EINVAL (p finished or cancelled, NULL or
  * over-long point or unit, bad quality or kind), -ENOMEM, -E2BIG. */
-int dcem_poll_add(dcem_poll *p, const char *point, double value, const char *unit,
-                  dcem_quality quality, dcem_kind kind)
+/* The body of dcem_poll_add and dcem_poll_add_text: text is NULL for numbers. */
+static int poll_add(dcem_poll *p, const char *point, double value, const char *unit, dcem_quality quality,
+                    dcem_kind kind, const char *text)
 {
         dcem_sample smp;
         size_t plen, ulen;
 
         if (!p || p->done || p->cancelling || !point)
                 return -EINVAL;
-        if ((unsigned)quality >= _DCEM_Q_MAX || (kind != DCEM_KIND_GAUGE && kind != DCEM_KIND_COUNTER))
+        if ((unsigned)quality >= _DCEM_Q_MAX)
                 return -EINVAL;
         if (!unit)
                 unit = "";
@@ -532,7 +533,22 @@ int dcem_poll_add(dcem_poll *p, const char *point, double value, const char *uni
         smp.ts_ns = dcem_clock_utc(p->s->clock);
         smp.quality = (uint8_t)quality;
         smp.kind = (uint8_t)kind;
+        if (text && quality != DCEM_Q_ERROR)
+                memcpy(smp.text, text, strnlen(text, sizeof(smp.text) - 1)); /* smp is zeroed: NUL-terminated */
         return dcem_batch_add(&p->batch, &smp);
+}
+
+int dcem_poll_add(dcem_poll *p, const char *point, double value, const char *unit,
+                  dcem_quality quality, dcem_kind kind)
+{
+        if (kind != DCEM_KIND_GAUGE && kind != DCEM_KIND_COUNTER)
+                return -EINVAL;
+        return poll_add(p, point, value, unit, quality, kind, NULL);
+}
+
+int dcem_poll_add_text(dcem_poll *p, const char *point, const char *text, dcem_quality quality)
+{
+        return poll_add(p, point, (double)NAN, "", quality, DCEM_KIND_TEXT, text ? text : "");
 }
 
 /* Finish a poll (see the top of this file for when the hooks run). Ignored

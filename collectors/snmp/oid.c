@@ -159,7 +159,7 @@ int vb_store_put(vb_store *st, const soid *oid, const sval *val) {
         if (st->n >= st->cap)
                 return -E2BIG;
         if (st->n == st->alloc) {
-                size_t na = st->alloc ? st->alloc * 2 : 64;
+                size_t na = st->alloc ? st->alloc * 2 : 8; /* a 6-OID device: 8 entries, not 64 (424 B each) */
                 if (na > st->cap)
                         na = st->cap;
                 snmp_entry *ne = realloc(st->e, na * sizeof(*ne));

@@ -27,6 +27,11 @@ typedef struct dcem_poll dcem_poll;
  * are refused. 0, -EINVAL, -ENOMEM or -E2BIG. Valid only until done. */
 int dcem_poll_add(dcem_poll *p, const char *point, double value, const char *unit,
                   dcem_quality quality, dcem_kind kind);
+/* Add a text sample (kind DCEM_KIND_TEXT, value NaN, unit ""): a meter's
+ * model, serial number or firmware. text NULL is ""; longer than
+ * DCEM_TEXT_MAX-1 bytes is cut; a quality of error empties it. Same rules
+ * and errors as dcem_poll_add. */
+int dcem_poll_add_text(dcem_poll *p, const char *point, const char *text, dcem_quality quality);
 /* Finish the poll: status 0 (everything answered), -errno (the device failed;
  * what was added is still published with its qualities). err may be NULL.
  * After this call p is gone. Calling it from inside poll() is fine. */

@@ -66,6 +66,7 @@ typedef struct dcem_config {
         int64_t interval_ns;
         int64_t timeout_ns;
         int64_t backoff_cap;   /* in intervals */
+        int64_t spread_ns;     /* schedule.spread: polls start up to this long after their slot (0: on it) */
         char *state_dir;
         char *profiles_dir;
         int log_level;         /* syslog priority: 3 err .. 7 debug */

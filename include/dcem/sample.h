@@ -49,17 +49,6 @@ typedef struct dcem_sample {
 
 const char *dcem_quality_name(dcem_quality q); /* "good", "stale", "error", "estimated" */
 
-struct dcem_poll;
-/* Add a text sample (kind DCEM_KIND_TEXT, value NaN, unit "") to a poll, as
- * dcem_poll_add (dcem/collector.h) adds a number: text longer than
- * DCEM_TEXT_MAX-1 bytes is cut; a quality of error empties it. Same errors
- * as dcem_poll_add. Implemented in agent/sample.c on top of dcem_poll_add
- * (see there); its place is beside dcem_poll_add in agent/sched.c. */
-int dcem_poll_add_text(struct dcem_poll *p, const char *point, const char *text, dcem_quality quality);
-/* For agent/poll_text.c only: the next dcem_batch_add on this thread makes
- * a text sample of text (NULL: none). */
-void dcem_sample_pending_text(const char *text);
-
 /* One poll of one device: what the core hands to publishers. Reference
  * counted (the loop is single-threaded: no atomics), so several publishers
  * can hold the same batch. */

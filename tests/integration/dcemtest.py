@@ -115,6 +115,12 @@ def start_mosquitto(workdir, port=None, extra_conf=""):
         f.write(extra_conf)
     p = Proc([exe, "-c", conf], workdir, name="mosquitto-%d" % port)
     wait_tcp(port, proc=p)
+    # Something else may have answered on the port (another test took it and
+    # mosquitto could not bind): say so rather than talk to the wrong server.
+    time.sleep(0.1)
+    if p.poll() is not None:
+        raise RuntimeError("mosquitto on port %d exited (%s): the port is taken? %s"
+                           % (port, p.poll(), p.log_text()[-500:]))
     return p, port
 
 

@@ -7,7 +7,7 @@ set(DCEM_MODBUS_SOURCES
   collectors/modbus/rtu.c collectors/modbus/device.c collectors/modbus/modbus.c
   collectors/modbus/probe.c)
 set(DCEM_MODBUS_AGENT_SOURCES agent/loop.c agent/clock.c agent/sched.c agent/schema.c agent/yaml.c
-  agent/diag.c agent/sample.c agent/poll_text.c)
+  agent/diag.c agent/sample.c)
 set(_srcs)
 foreach(s tests/integration/modbus_poll_driver.c ${DCEM_MODBUS_SOURCES} ${DCEM_MODBUS_AGENT_SOURCES})
   list(APPEND _srcs ${PROJECT_SOURCE_DIR}/${s})

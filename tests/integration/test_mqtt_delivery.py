@@ -17,6 +17,7 @@ an independent subscriber (mosquitto_sub) counting sequence numbers.
 import json
 import os
 import signal
+import socket
 import time
 import unittest
 
@@ -205,7 +206,13 @@ class MqttDelivery(dcemtest.TempDirTestCase):
                          % (dropped, len(missing), len(agent_missing)))
 
     def test_no_broker_clear_error_data_kept(self):
-        port = dcemtest.free_port()
+        # The port is held (bound, not listening: connections are refused)
+        # until the broker takes it, so no test running beside this one can
+        # pick it up meanwhile.
+        hold = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.addCleanup(hold.close)
+        hold.bind((dcemtest.LOOPBACK, 0))
+        port = hold.getsockname()[1]
         cfg = mu.write_config(self, "mqtt://127.0.0.1:%d" % port)
         d = mu.Driver(self, cfg, "--count", 10, "--rate", 50, "--drain-timeout", 3)
         rc = d.wait_exit(30)
@@ -214,6 +221,7 @@ class MqttDelivery(dcemtest.TempDirTestCase):
         self.assertRegex(log, r"mqtt: connecting to mqtt://127\.0\.0\.1:%d failed: .+\(code -?\d+\)" % port)
         self.assertIn("NOT-DRAINED backlog=10", log)
         # The ten messages are in the spool: a later run delivers them.
+        hold.close()
         b, port2 = self.broker(port=port)
         sub = mu.Subscriber(self, port)
         time.sleep(0.5)

@@ -13,7 +13,7 @@ dcem_unit_test(test_modbus_profile SOURCES tests/unit/test_modbus_profile.c
   collectors/modbus/profile.c collectors/modbus/modbus.c collectors/modbus/device.c collectors/modbus/transport.c
   collectors/modbus/tcp.c collectors/modbus/rtu.c collectors/modbus/plan.c collectors/modbus/decode.c
   collectors/modbus/sunspec.c agent/yaml.c agent/schema.c agent/diag.c agent/loop.c agent/clock.c
-  agent/sched.c agent/sample.c agent/poll_text.c
+  agent/sched.c agent/sample.c
   LIBS PkgConfig::YAML PkgConfig::MODBUS pthread LABELS modbus)
 
 # The response decoder's fuzz corpus replayed as an ordinary test (any
@@ -29,8 +29,7 @@ dcem_fuzz_replay(fuzz_modbus_replay fuzz_modbus_pdu SOURCES tests/fuzz/fuzz_modb
 set(_mbc_srcs bench/modbus_collector.c collectors/modbus/decode.c collectors/modbus/plan.c
   collectors/modbus/sunspec.c collectors/modbus/profile.c collectors/modbus/transport.c collectors/modbus/tcp.c
   collectors/modbus/rtu.c collectors/modbus/device.c collectors/modbus/modbus.c collectors/modbus/probe.c
-  agent/loop.c agent/clock.c agent/sched.c agent/schema.c agent/yaml.c agent/diag.c agent/sample.c
-  agent/poll_text.c)
+  agent/loop.c agent/clock.c agent/sched.c agent/schema.c agent/yaml.c agent/diag.c agent/sample.c)
 list(TRANSFORM _mbc_srcs PREPEND ${PROJECT_SOURCE_DIR}/)
 add_executable(bench_modbus_collector ${_mbc_srcs})
 set_target_properties(bench_modbus_collector PROPERTIES OUTPUT_NAME modbus_collector

@@ -104,6 +104,7 @@ static void test_good_minimal_defaults(void **state)
         assert_string_equal(c->profiles_dir, DCEM_PROFILES_DIR);
         assert_int_equal(c->log_level, 6); /* info */
         assert_int_equal(c->queue_batches, 10000);
+        assert_int_equal(c->spread_ns, 0); /* polls on their grid instant */
         assert_int_equal(dcem_config_ndevices(c), 0);
         assert_false(c->output.stdout_enabled);
         assert_null(c->output.mqtt);
@@ -129,6 +130,7 @@ static void test_good_full_overrides(void **state)
         assert_string_equal(c->profiles_dir, "/opt/dcem/profiles");
         assert_int_equal(c->log_level, 7); /* debug */
         assert_int_equal(c->queue_batches, 500);
+        assert_int_equal(c->spread_ns, 200 * (S_NS / 1000));
         assert_int_equal(dcem_config_ndevices(c), 4);
 
         const dcem_device_conf *d = dcem_config_devices(c);
@@ -477,7 +479,7 @@ static void test_limits(void **state)
         assert_int_equal(dcem_config_load_buffer("deep.yaml", y, strlen(y), &cfg, &diag), -EINVAL);
         assert_int_equal(diag.n, 1);
         assert_string_equal(diag.msgs[0], "deep.yaml:2:1: unknown key 'a' (valid keys: site, interval, timeout, "
-                                          "backoff_cap, state_dir, profiles_dir, log_level, queue, devices, output, "
+                                          "backoff_cap, state_dir, profiles_dir, log_level, queue, schedule, devices, output, "
                                           "accounting)");
         dcem_diag_clear(&diag);
         free(y);

@@ -32,6 +32,7 @@ typedef struct brec {
         char error[DCEM_ERR_MAX];
         size_t n;
         dcem_sample first;
+        dcem_sample more[3]; /* samples 1..3 */
 } brec;
 
 typedef struct srec {
@@ -77,6 +78,8 @@ static void on_batch(void *ud, dcem_batch *b)
         r->n = b->n;
         if (b->n)
                 r->first = b->samples[0];
+        for (size_t k = 1; k < b->n && k <= 3; k++)
+                r->more[k - 1] = b->samples[k];
         assert_int_equal(b->refs, 1); /* borrowed by the hook */
 }
 
@@ -778,6 +781,7 @@ typedef struct probe {
         int mode;      /* 0: add+done+done, 1: done then return -EIO */
         size_t nb_inside;
         int add_after_done, add_long_point, add_long_unit, add_bad_quality, add_error_q;
+        int text_ok, text_long, text_error, text_bad_quality, text_after_done;
         int64_t slot;
 } probe;
 
@@ -793,10 +797,18 @@ static int probe_poll(void *state, dcem_poll *p)
         pr->add_long_unit = dcem_poll_add(p, "power_kw", 1, "kilowatt-hours-x", DCEM_Q_GOOD, DCEM_KIND_GAUGE);
         pr->add_bad_quality = dcem_poll_add(p, "power_kw", 1, "kW", _DCEM_Q_MAX, DCEM_KIND_GAUGE);
         pr->add_error_q = dcem_poll_add(p, "voltage_v", 230.0, NULL, DCEM_Q_ERROR, DCEM_KIND_GAUGE);
+        /* text samples: a kind dcem_poll_add refuses, added by dcem_poll_add_text */
+        assert_int_equal(dcem_poll_add(p, "model", 0, "", DCEM_Q_GOOD, DCEM_KIND_TEXT), -EINVAL);
+        pr->text_ok = dcem_poll_add_text(p, "model", "SDM630-Modbus V2", DCEM_Q_GOOD);
+        pr->text_long = dcem_poll_add_text(p, "serial_number", "0123456789012345678901234567890123456789xyz",
+                                           DCEM_Q_GOOD);
+        pr->text_error = dcem_poll_add_text(p, "firmware", "not shown", DCEM_Q_ERROR);
+        pr->text_bad_quality = dcem_poll_add_text(p, "firmware", "x", _DCEM_Q_MAX);
         dcem_poll_done(p, 0, NULL);
         /* The hooks run after poll() returns, not inside it. */
         pr->nb_inside = pr->f->nb;
         pr->add_after_done = dcem_poll_add(p, "late", 1, "kW", DCEM_Q_GOOD, DCEM_KIND_GAUGE);
+        pr->text_after_done = dcem_poll_add_text(p, "late", "x", DCEM_Q_GOOD);
         dcem_poll_done(p, -EIO, "second done is ignored");
         return pr->mode == 1 ? -EIO : 0;
 }
@@ -841,7 +853,25 @@ static void test_sync_completion_and_poll_api(void **state)
         assert_int_equal(pr.add_error_q, 0);
         assert_int_equal(pr.add_after_done, -EINVAL);
         assert_int_equal(f->b[0].status, 0);
-        assert_int_equal(f->b[0].n, 1);
+        assert_int_equal(pr.text_ok, 0);
+        assert_int_equal(pr.text_long, 0);
+        assert_int_equal(pr.text_error, 0);
+        assert_int_equal(pr.text_bad_quality, -EINVAL);
+        assert_int_equal(pr.text_after_done, -EINVAL);
+        assert_int_equal(f->b[0].n, 4);
+        assert_int_equal(f->b[0].more[0].kind, DCEM_KIND_TEXT);
+        assert_string_equal(f->b[0].more[0].point, "model");
+        assert_string_equal(f->b[0].more[0].text, "SDM630-Modbus V2");
+        assert_string_equal(f->b[0].more[0].unit, "");
+        assert_true(isnan(f->b[0].more[0].value));
+        assert_int_equal(f->b[0].more[0].ts_ns, f->b[0].first.ts_ns);
+        /* cut to DCEM_TEXT_MAX - 1 bytes, NUL-terminated */
+        assert_int_equal(strlen(f->b[0].more[1].text), DCEM_TEXT_MAX - 1);
+        assert_memory_equal(f->b[0].more[1].text, "0123456789012345678901234567890123456789", DCEM_TEXT_MAX - 1);
+        /* an error carries no text */
+        assert_int_equal(f->b[0].more[2].quality, DCEM_Q_ERROR);
+        assert_string_equal(f->b[0].more[2].text, "");
+        assert_int_equal(f->b[0].more[2].kind, DCEM_KIND_TEXT);
         assert_string_equal(f->b[0].first.point, "voltage_v");
         assert_string_equal(f->b[0].first.unit, "");
         assert_true(isnan(f->b[0].first.value));
