@@ -195,8 +195,16 @@ class AccountingRemote(dcemtest.TempDirTestCase):
             want = sum(amount_in(readings[h], s, e) for h in RATES)
             got = p["compute"]["cpu_core_hour"]["v"] * 3600
             rows.append((seq, p["start"][11:19], round(got, 4), round(want, 4), p["compute_completeness"]))
-            self.assertAlmostEqual(got, want, delta=1e-6 + 1e-9 * want,
-                                   msg="record_seq %d: facility %.6f core-s, hosts' messages %.6f" % (seq, got, want))
+            msg = ("record_seq %d: facility %.6f core-s, hosts' messages %.6f (compute completeness %s); all: %s"
+                   % (seq, got, want, p["compute_completeness"], rows))
+            if p["compute_completeness"] >= 0.999:
+                self.assertAlmostEqual(got, want, delta=1e-6 + 1e-9 * want, msg=msg)
+            else:
+                # The facility missed readings the test's subscriber got (e.g. it
+                # subscribed after a host's first messages, on a slow machine):
+                # flagged incomplete, and a missing reading can only lose compute,
+                # never add any.
+                self.assertLessEqual(got, want + 1e-6 + 1e-9 * want, msg=msg)
             src = {x["source"]: x for x in p["compute_sources"]}
             self.assertEqual(set(src), {"rack1/host-a", "rack2/host-b"})
             b_last = readings["host-b"][-1][0]
