@@ -126,6 +126,102 @@ static void test_iem3000(void **state)
         d->profile = SIM_P_IEM3000;
 }
 
+/* One merged read over [addr, addr + count) against reads of each 2-register
+ * pair alone with holes refused: a pair the map answers alone must come back
+ * the same in the merged read; a pair it refuses is a hole and must read 0.
+ * Returns how many holes were seen. */
+static unsigned check_merged(sim_dev *d, int fc, unsigned addr, unsigned count, int64_t t)
+{
+        uint16_t all[SIM_MB_MAX_READ], one[2];
+        unsigned holes = 0;
+        site.modbus_holes = SIM_HOLES_ZERO;
+        for (unsigned i = 0; i < count; i++)
+                all[i] = 0xA5A5;
+        assert_int_equal(sim_regs_read(&model, d, t, fc, addr, count, all), 0);
+        site.modbus_holes = SIM_HOLES_EXCEPTION;
+        for (unsigned a = addr; a + 2 <= addr + count; a += 2) {
+                int rc = sim_regs_read(&model, d, t, fc, a, 2, one);
+                if (rc == 0) {
+                        assert_int_equal(all[a - addr], one[0]);
+                        assert_int_equal(all[a - addr + 1], one[1]);
+                } else {
+                        assert_int_equal(rc, SIM_MB_EXC_ILLEGAL_ADDRESS);
+                        assert_int_equal(all[a - addr], 0);
+                        assert_int_equal(all[a - addr + 1], 0);
+                        holes++;
+                }
+        }
+        return holes;
+}
+
+/* site modbus_holes: a read across undefined registers inside a map's span
+ * is refused by default and answered with zeros in the holes with "zero";
+ * reads reaching outside the span are refused either way. */
+static void test_modbus_holes(void **state)
+{
+        (void)state;
+        sim_dev *sdm = &site.devs[3], *iem = &site.devs[4], *ss = &site.devs[0];
+        int64_t t = model.tk_ms + 700;
+        uint16_t r[SIM_MB_MAX_READ];
+
+        assert_int_equal(sim_holes_from_name("zero"), SIM_HOLES_ZERO);
+        assert_int_equal(sim_holes_from_name("exception"), SIM_HOLES_EXCEPTION);
+        assert_int_equal(sim_holes_from_name("zeros"), -1);
+        assert_string_equal(sim_holes_name(SIM_HOLES_ZERO), "zero");
+        assert_int_equal(site.modbus_holes, SIM_HOLES_EXCEPTION); /* the default */
+
+        /* SDM630 0x00..0x57: holes at 0x2C, 0x32, 0x36, 0x3A, 0x40, 0x44, 0x50..0x53. */
+        assert_int_equal(sim_regs_read(&model, sdm, t, 4, 0x0000, 0x58, r), SIM_MB_EXC_ILLEGAL_ADDRESS);
+        assert_int_equal(check_merged(sdm, 4, 0x0000, 0x58, t), 8);
+        /* Total power and import energy in the merged read are the meter's. */
+        site.modbus_holes = SIM_HOLES_ZERO;
+        assert_int_equal(sim_regs_read(&model, sdm, t, 4, 0x0000, 0x58, r), 0);
+        assert_true(fabs(dec_f32(r + 0x34) - sdm->p_w) < 1e-3 * sdm->p_w);
+        assert_true(fabs(dec_f32(r + 0x48) - sim_dev_energy_wh(&model, sdm, t) / 1000.0) < 1e-3);
+        /* Registers between 0x58 and 0x155 are inside the span: zeros. */
+        assert_int_equal(sim_regs_read(&model, sdm, t, 4, 0x0100, 10, r), 0);
+        for (int i = 0; i < 10; i++)
+                assert_int_equal(r[i], 0);
+        /* Past the last register (0x159), or a read crossing it: refused. */
+        assert_int_equal(sim_regs_read(&model, sdm, t, 4, 0x015A, 2, r), SIM_MB_EXC_ILLEGAL_ADDRESS);
+        assert_int_equal(sim_regs_read(&model, sdm, t, 4, 0x0150, 12, r), SIM_MB_EXC_ILLEGAL_ADDRESS);
+        assert_int_equal(sim_regs_read(&model, sdm, t, 4, 0x0150, 10, r), 0);
+        assert_true(fabs(dec_f32(r + 6) - sim_dev_energy_wh(&model, sdm, t) / 1000.0) < 1e-3); /* 0x156 */
+        assert_int_equal(sim_regs_read(&model, sdm, t, 4, 0xFF00, 2, r), SIM_MB_EXC_ILLEGAL_ADDRESS);
+        /* No holding registers at all, no other function. */
+        assert_int_equal(sim_regs_read(&model, sdm, t, 3, 0x0000, 0x58, r), SIM_MB_EXC_ILLEGAL_ADDRESS);
+        assert_int_equal(sim_regs_read(&model, sdm, t, 6, 0x0000, 2, r), SIM_MB_EXC_ILLEGAL_FUNCTION);
+
+        /* iEM3000: 2999..3123 in one read (125 registers) and 3124..3210. */
+        site.modbus_holes = SIM_HOLES_EXCEPTION;
+        assert_int_equal(sim_regs_read(&model, iem, t, 3, 2999, 125, r), SIM_MB_EXC_ILLEGAL_ADDRESS);
+        assert_true(check_merged(iem, 3, 2999, 124, t) > 0);
+        assert_true(check_merged(iem, 3, 3123, 88, t) > 0);
+        site.modbus_holes = SIM_HOLES_ZERO;
+        assert_int_equal(sim_regs_read(&model, iem, t, 3, 2999, 125, r), 0);
+        assert_true(fabs(dec_f32(r + (3059 - 2999)) - iem->p_w / 1000.0) < 1e-3);
+        /* Before 2999, after 3210, between the blocks, into the 45099 block: refused. */
+        assert_int_equal(sim_regs_read(&model, iem, t, 3, 2997, 4, r), SIM_MB_EXC_ILLEGAL_ADDRESS);
+        assert_int_equal(sim_regs_read(&model, iem, t, 3, 3203, 10, r), SIM_MB_EXC_ILLEGAL_ADDRESS);
+        assert_int_equal(sim_regs_read(&model, iem, t, 3, 4000, 2, r), SIM_MB_EXC_ILLEGAL_ADDRESS);
+        assert_int_equal(sim_regs_read(&model, iem, t, 3, 45097, 6, r), SIM_MB_EXC_ILLEGAL_ADDRESS);
+        assert_int_equal(sim_regs_read(&model, iem, t, 3, 45099, 4, r), 0);
+        assert_int_equal(sim_regs_read(&model, iem, t, 3, 45099, 5, r), SIM_MB_EXC_ILLEGAL_ADDRESS);
+        assert_int_equal(sim_regs_read(&model, iem, t, 4, 3059, 2, r), SIM_MB_EXC_ILLEGAL_FUNCTION);
+
+        /* SunSpec: no holes in the image; past the end model still refused. */
+        uint16_t img[SIM_MB_MAX_READ];
+        assert_int_equal(sim_regs_read(&model, ss, t, 3, 40000, 100, img), 0);
+        assert_int_equal(sim_regs_read(&model, ss, t, 3, 39999, 2, img), SIM_MB_EXC_ILLEGAL_ADDRESS);
+        int mm = 2 + 2 + img[3];             /* after the marker and model 1 (ID, L, body) */
+        int len = mm + 2 + img[mm + 1] + 2; /* the meter model, then the end model */
+        assert_int_equal(img[mm], 203);
+        assert_int_equal(sim_regs_read(&model, ss, t, 3, (unsigned)(40000 + len - 4), 4, img), 0);
+        assert_int_equal(sim_regs_read(&model, ss, t, 3, (unsigned)(40000 + len - 4), 5, img),
+                         SIM_MB_EXC_ILLEGAL_ADDRESS);
+        site.modbus_holes = SIM_HOLES_EXCEPTION;
+}
+
 /* Walk a SunSpec chain in a 200-register image read from the device. */
 static void walk(sim_dev *d, int expect_model, int expect_len)
 {
@@ -354,6 +450,7 @@ int main(void)
                 cmocka_unit_test(test_float_encoding_is_abcd),
                 cmocka_unit_test(test_sdm630),
                 cmocka_unit_test(test_iem3000),
+                cmocka_unit_test(test_modbus_holes),
                 cmocka_unit_test(test_sunspec),
                 cmocka_unit_test(test_oid_views_sorted_and_searchable),
                 cmocka_unit_test(test_oid_values_and_scalings),

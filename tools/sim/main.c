@@ -50,6 +50,8 @@ static void usage(FILE *f)
               "  -c, --config FILE          site description (conf/sim/demo-site.yaml)\n"
               "      --scale N              a generated site of N devices (12..20000) instead\n"
               "      --own-ports            every Modbus meter on a TCP port of its own (no gateways)\n"
+              "      --modbus-holes exception|zero  how Modbus meters answer a read covering undefined\n"
+              "                             registers inside their map's span (default: the site's, exception)\n"
               "      --seed N               noise seed (overrides the site's)\n"
               "      --speed K              simulated seconds per wall second (default 1; 0 = frozen,\n"
               "                             time moves only with the control command 'advance')\n"
@@ -142,6 +144,7 @@ static int write_ready(const char *path, const sim_rt *rt, const sim_mb *mb, con
         json_object_set_new(o, "agent_config", agent_conf ? json_string(agent_conf) : json_null());
         json_object_set_new(o, "start_ms", json_integer(rt->start_ms));
         json_object_set_new(o, "speed", json_real(rt->speed));
+        json_object_set_new(o, "modbus_holes", json_string(sim_holes_name(rt->site.modbus_holes)));
         json_object_set_new(o, "snmp_community", json_string(rt->site.snmp_community));
         json_object_set_new(o, "snmp_user", json_string(rt->site.snmp_user));
         json_object_set_new(o, "snmp_auth_password", json_string(rt->site.snmp_auth_pass));
@@ -241,6 +244,7 @@ int main(int argc, char **argv)
                 { "agent-profiles-dir", required_argument, NULL, 19 },
                 { "own-ports", no_argument, NULL, 20 },
                 { "truth-wall", required_argument, NULL, 21 },
+                { "modbus-holes", required_argument, NULL, 22 },
                 { "help", no_argument, NULL, 'h' },
                 { NULL, 0, NULL, 0 },
         };
@@ -250,7 +254,7 @@ int main(int argc, char **argv)
         int64_t scale = 0, seed = -1, start_ms = -1, snmp_base = 0, v, truth_wall_ns = 0;
         double speed = 1.0;
         bool no_snmp = false, check = false, agent_v3 = false, own_ports = false;
-        int want[MAX_WANT_PORTS], nwant = 0, c, r;
+        int want[MAX_WANT_PORTS], nwant = 0, c, r, holes = -1;
         char run_buf[256], control[512], state_buf[600];
         sim_rt rt;
         sim_mb *mb = NULL;
@@ -315,6 +319,12 @@ int main(int argc, char **argv)
                                 return 1;
                         }
                         break;
+                case 22:
+                        if ((holes = sim_holes_from_name(optarg)) < 0) {
+                                fprintf(stderr, "dcem-sim: --modbus-holes: exception or zero\n");
+                                return 1;
+                        }
+                        break;
                 case 16: check = true; break;
                 case 17: sim_site_doc(stdout); return 0;
                 case 18: puts("dcem-sim 0.1.0"); return 0;
@@ -356,6 +366,8 @@ int main(int argc, char **argv)
         }
         if (seed >= 0)
                 rt.site.seed = (uint64_t)seed;
+        if (holes >= 0)
+                rt.site.modbus_holes = (sim_holes)holes;
         if (own_ports && (r = sim_site_own_ports(&rt.site)) < 0) {
                 fprintf(stderr, "dcem-sim: --own-ports: %s\n", strerror(-r));
                 sim_site_free(&rt.site);

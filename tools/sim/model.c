@@ -28,6 +28,7 @@ static const char *const profile_agent_names[_SIM_P_MAX] = {
 static const char *const fault_names[_SIM_F_MAX] = {
         "none", "silent", "slow", "exception", "reset", "wrap", "nan", "range",
 };
+static const char *const holes_names[_SIM_HOLES_MAX] = { "exception", "zero" };
 
 const char *sim_kind_name(sim_kind k)
 {
@@ -77,6 +78,16 @@ int sim_profile_from_name(const char *s)
 int sim_fault_from_name(const char *s)
 {
         return find_name(fault_names, _SIM_F_MAX, s);
+}
+
+const char *sim_holes_name(sim_holes h)
+{
+        return (unsigned)h < _SIM_HOLES_MAX ? holes_names[h] : "?";
+}
+
+int sim_holes_from_name(const char *s)
+{
+        return find_name(holes_names, _SIM_HOLES_MAX, s);
 }
 
 /* ---- randomness ---------------------------------------------------------- */

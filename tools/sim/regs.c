@@ -124,6 +124,14 @@ typedef struct point {
         uint8_t nregs;
 } point;
 
+/* The span of a map: the address ranges [lo, end) its points lie in. With
+ * site modbus_holes: zero, a register inside a span that no point defines
+ * reads 0 (a meter that answers undocumented registers); outside every span
+ * a read is refused. */
+typedef struct span {
+        unsigned lo, end;
+} span;
+
 /* Fill words for the point starting at addr; returns false if none. */
 typedef bool (*fill_fn)(const sim_model *m, const sim_dev *d, const meter *r, unsigned addr, uint16_t *w);
 
@@ -133,6 +141,10 @@ static const uint16_t sdm630_addrs[] = {
         0x22, 0x24, 0x26, 0x28, 0x2A, 0x2E, 0x30, 0x34, 0x38, 0x3C, 0x3E, 0x42, 0x46, 0x48, 0x4A, 0x4C, 0x4E,
         0x54, 0x56, 0x156, 0x158,
 };
+
+/* From the first to the last simulated register (the real meter defines
+ * more in between, e.g. 0xC8.. line-to-line volts). */
+static const span sdm630_spans[] = { { 0x0000, 0x015A } };
 
 static bool sdm630_fill(const sim_model *m, const sim_dev *d, const meter *r, unsigned a, uint16_t *w)
 {
@@ -177,6 +189,9 @@ static const point iem_points[] = {
         { 3059, 2 }, { 3067, 2 }, { 3075, 2 }, { 3083, 2 }, { 3109, 2 }, { 3203, 4 }, { 3207, 4 }, { 45099, 2 },
         { 45101, 2 },
 };
+
+/* The "3000 block" and the float energies at 45099. */
+static const span iem_spans[] = { { 2999, 3211 }, { 45099, 45103 } };
 
 static bool iem_fill(const sim_model *m, const sim_dev *d, const meter *r, unsigned a, uint16_t *w)
 {
@@ -412,11 +427,24 @@ void sim_regs_setup(const sim_model *m)
         }
 }
 
+static bool in_spans(const span *sp, size_t nsp, unsigned addr, unsigned count)
+{
+        for (size_t i = 0; i < nsp; i++)
+                if (addr >= sp[i].lo && addr + count <= sp[i].end)
+                        return true;
+        return false;
+}
+
+/* Fill out[0..count) from the points of a map. Every register must belong to
+ * a point, or (holes zero) lie inside one span, which the whole read must. */
 static int read_points(const sim_model *m, const sim_dev *d, const meter *r, const point *pts, size_t npts,
-                       fill_fn fill, unsigned addr, unsigned count, uint16_t *out)
+                       const span *sp, size_t nsp, fill_fn fill, unsigned addr, unsigned count, uint16_t *out)
 {
         unsigned filled = 0;
         uint16_t w[4];
+        bool holes_zero = m->site->modbus_holes == SIM_HOLES_ZERO && in_spans(sp, nsp, addr, count);
+        if (holes_zero)
+                memset(out, 0, count * sizeof(uint16_t));
         for (size_t i = 0; i < npts; i++) {
                 unsigned a = pts[i].addr, n = pts[i].nregs;
                 if (a + n <= addr || a >= addr + count)
@@ -430,7 +458,7 @@ static int read_points(const sim_model *m, const sim_dev *d, const meter *r, con
                         }
                 }
         }
-        return filled == count ? 0 : SIM_MB_EXC_ILLEGAL_ADDRESS;
+        return filled == count || holes_zero ? 0 : SIM_MB_EXC_ILLEGAL_ADDRESS;
 }
 
 int sim_regs_read(const sim_model *m, const sim_dev *d, int64_t t_ms, int fc, unsigned addr, unsigned count,
@@ -451,15 +479,16 @@ int sim_regs_read(const sim_model *m, const sim_dev *d, int64_t t_ms, int fc, un
                         pts[i].nregs = 2;
                 }
                 measure(m, d, t_ms, &r);
-                return read_points(m, d, &r, pts, sizeof(pts) / sizeof(pts[0]), sdm630_fill, addr, count, out);
+                return read_points(m, d, &r, pts, sizeof(pts) / sizeof(pts[0]), sdm630_spans,
+                                   sizeof(sdm630_spans) / sizeof(sdm630_spans[0]), sdm630_fill, addr, count, out);
         }
         case SIM_P_IEM3000:
         case SIM_P_PM5000:
                 if (fc != 3)
                         return SIM_MB_EXC_ILLEGAL_FUNCTION; /* holding registers only */
                 measure(m, d, t_ms, &r);
-                return read_points(m, d, &r, iem_points, sizeof(iem_points) / sizeof(iem_points[0]), iem_fill,
-                                   addr, count, out);
+                return read_points(m, d, &r, iem_points, sizeof(iem_points) / sizeof(iem_points[0]), iem_spans,
+                                   sizeof(iem_spans) / sizeof(iem_spans[0]), iem_fill, addr, count, out);
         case SIM_P_SUNSPEC:
         case SIM_P_SUNSPEC_FLOAT: {
                 uint16_t img[SS_MAX];

@@ -127,6 +127,20 @@ typedef struct sim_dev {
         uint64_t mb_requests, mb_exceptions, snmp_requests;
 } sim_dev;
 
+/* How a simulated Modbus meter answers a read that covers a register its map
+ * does not define but that lies inside the map's span (sim_regs.h): with
+ * exception 2 (the default), or with zeros, like meters that answer reads
+ * across undocumented registers. Which a real model does depends on its
+ * firmware. Reads reaching outside the span are refused either way. */
+typedef enum sim_holes {
+        SIM_HOLES_EXCEPTION,
+        SIM_HOLES_ZERO,
+        _SIM_HOLES_MAX
+} sim_holes;
+
+const char *sim_holes_name(sim_holes h);   /* "exception", "zero" */
+int sim_holes_from_name(const char *s);    /* index or -1 */
+
 typedef struct sim_site {
         char name[SIM_NAME_MAX];
         double latitude, longitude;
@@ -139,6 +153,7 @@ typedef struct sim_site {
         double cable_loss;        /* distribution loss, fraction of PDU input */
         double ups_l0, ups_l1, ups_l2; /* UPS loss = R*(l0 + l1 x + l2 x^2), x = load/R */
         int units_per_port;       /* Modbus gateway size */
+        sim_holes modbus_holes;   /* reads over undefined registers inside a map's span */
         char snmp_community[64];
         char snmp_user[64], snmp_auth_pass[64], snmp_priv_pass[64];
         sim_dev *devs;

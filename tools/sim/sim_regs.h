@@ -23,7 +23,12 @@ void sim_regs_setup(const sim_model *m);
  * 4 input) of device d at time t_ms into out. Returns 0, or the Modbus
  * exception code to answer with: 1 for a function the map does not have,
  * 3 for a count out of 1..125, 2 when any register in the range is not in
- * the map (as real meters do). Faults NaN/RANGE/WRAP/RESET are applied. */
+ * the map (as many real meters do) -- unless the site's modbus_holes is
+ * SIM_HOLES_ZERO and the whole range lies inside one span of the map (for
+ * SDM630 0x0000..0x0159, for iEM3000/PM5000 2999..3210 and 45099..45102):
+ * undefined registers then read 0. SunSpec images have no holes; reads past
+ * the end model are refused either way. Faults NaN/RANGE/WRAP/RESET are
+ * applied. */
 int sim_regs_read(const sim_model *m, const sim_dev *d, int64_t t_ms, int fc, unsigned addr, unsigned count,
                   uint16_t *out);
 

@@ -45,6 +45,7 @@ typedef struct y_site {
         double outside_mean_c, outside_amplitude_c;
         double it_daily_amplitude, it_noise, cable_loss;
         int64_t units_per_port;
+        int modbus_holes;
         y_snmp snmp;
         dcem_list devices;
         dcem_list faults;
@@ -130,6 +131,10 @@ static const dcem_schema_key site_keys[] = {
           "Distribution loss between UPS and PDU, fraction." },
         { "units_per_port", DCEM_T_INT, "247", 0, 1, 247, NULL, offsetof(y_site, units_per_port), NULL,
           "Modbus units behind one gateway port." },
+        { "modbus_holes", DCEM_T_ENUM, "exception", 0, 0, 0, "exception|zero", offsetof(y_site, modbus_holes), NULL,
+          "How the Modbus meters answer a read covering registers their map does not define, inside the map's "
+          "span: exception (2, illegal data address) or zero (those registers read 0). Outside the span: always "
+          "exception 2. The command line's --modbus-holes overrides it." },
         { "snmp", DCEM_T_MAP, NULL, 0, 0, 0, NULL, offsetof(y_site, snmp), &snmp_schema, "SNMP credentials." },
         { "devices", DCEM_T_LIST, NULL, DCEM_REQUIRED, 0, 0, NULL, offsetof(y_site, devices), &dev_schema,
           "The devices." },
@@ -185,6 +190,7 @@ static int build_site(sim_site *s, const y_site *y, const dcem_node *root, dcem_
         s->it_noise = y->it_noise;
         s->cable_loss = y->cable_loss;
         s->units_per_port = (int)y->units_per_port;
+        s->modbus_holes = y->modbus_holes == 1 ? SIM_HOLES_ZERO : SIM_HOLES_EXCEPTION;
         copy_str(s->snmp_community, sizeof(s->snmp_community), y->snmp.community);
         copy_str(s->snmp_user, sizeof(s->snmp_user), y->snmp.user);
         copy_str(s->snmp_auth_pass, sizeof(s->snmp_auth_pass), y->snmp.auth_password);
