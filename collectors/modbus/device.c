@@ -10,9 +10,18 @@
  * with quality error. String points become text samples (dcem_poll_add_text);
  * their text lives in a per-device table sized by the number of string
  * points (none: no table), DCEM_TEXT_MAX bytes each.
+ *
+ * Memory: the point table is immutable once given, so devices with the same
+ * points (meters of one profile without points of their own) share one
+ * interned, reference-counted copy (ptab_get); a device takes a private copy
+ * only when SunSpec discovery adds points to it. What changes per poll or
+ * per device (values, qualities, learned split boundaries, the SunSpec walk)
+ * stays per device; the boundaries and the walk are allocated only when a
+ * device first needs them (an exception to split, a discovery).
  */
 #include <errno.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,12 +38,110 @@ typedef struct work {
 
 enum { Q_PENDING = 0, Q_OK, Q_BAD };
 
+/* An interned point table: read-only, shared by every device created with
+ * equal points, freed with its last device. */
+typedef struct mb_ptab {
+        struct mb_ptab *next;
+        size_t refs;
+        uint64_t hash;
+        size_t n;
+        mb_point pts[];
+} mb_ptab;
+
+/* The tables in use. Devices are made and freed on the loop's thread, but
+ * the pool is process-wide, so it is locked anyway (only at new/free). */
+static pthread_mutex_t ptab_mu = PTHREAD_MUTEX_INITIALIZER;
+static mb_ptab *ptab_list;
+static const mb_point no_points[1];
+
+static uint64_t fnv(uint64_t h, const void *p, size_t n) {
+        const unsigned char *b = p;
+        for (size_t i = 0; i < n; i++)
+                h = (h ^ b[i]) * 0x100000001b3ull;
+        return h;
+}
+
+/* A hash of what a point means (the strings up to their NUL, the fields,
+ * not the padding), consistent with point_eq. */
+static uint64_t points_hash(const mb_point *pts, size_t n) {
+        uint64_t h = 0xcbf29ce484222325ull;
+        for (size_t i = 0; i < n; i++) {
+                const mb_point *p = &pts[i];
+                uint8_t b[5] = { p->fc, p->type, p->order, p->kind, p->sentinel };
+                h = fnv(h, p->name, strnlen(p->name, sizeof p->name));
+                h = fnv(h, p->unit, strnlen(p->unit, sizeof p->unit));
+                h = fnv(h, b, sizeof b);
+                h = fnv(h, &p->reg, sizeof p->reg);
+                h = fnv(h, &p->nregs, sizeof p->nregs);
+                h = fnv(h, &p->sf_reg, sizeof p->sf_reg);
+                h = fnv(h, &p->scale, sizeof p->scale);
+                h = fnv(h, &p->offset, sizeof p->offset);
+        }
+        return h;
+}
+
+/* Two points that read and report the same thing (doubles compared by
+ * their bits: equal bits behave the same). */
+static bool point_eq(const mb_point *a, const mb_point *b) {
+        return strncmp(a->name, b->name, sizeof a->name) == 0 && strncmp(a->unit, b->unit, sizeof a->unit) == 0 &&
+               a->fc == b->fc && a->type == b->type && a->order == b->order && a->kind == b->kind &&
+               a->reg == b->reg && a->nregs == b->nregs && a->sf_reg == b->sf_reg &&
+               memcmp(&a->scale, &b->scale, sizeof a->scale) == 0 &&
+               memcmp(&a->offset, &b->offset, sizeof a->offset) == 0 && a->sentinel == b->sentinel;
+}
+
+/* The shared table equal to pts[0..n-1] (n > 0), with a new reference: an
+ * existing one, or a copy made now. NULL when out of memory. */
+static mb_ptab *ptab_get(const mb_point *pts, size_t n) {
+        uint64_t h = points_hash(pts, n);
+        mb_ptab *t;
+        pthread_mutex_lock(&ptab_mu);
+        for (t = ptab_list; t; t = t->next) {
+                if (t->hash != h || t->n != n)
+                        continue;
+                size_t i = 0;
+                while (i < n && point_eq(&t->pts[i], &pts[i]))
+                        i++;
+                if (i == n)
+                        break;
+        }
+        if (t) {
+                t->refs++;
+        } else if ((t = malloc(sizeof *t + n * sizeof *pts))) {
+                t->refs = 1;
+                t->hash = h;
+                t->n = n;
+                memcpy(t->pts, pts, n * sizeof *pts);
+                t->next = ptab_list;
+                ptab_list = t;
+        }
+        pthread_mutex_unlock(&ptab_mu);
+        return t;
+}
+
+/* Drop a reference; the last one frees the table. Accepts NULL. */
+static void ptab_put(mb_ptab *t) {
+        if (!t)
+                return;
+        pthread_mutex_lock(&ptab_mu);
+        if (--t->refs == 0) {
+                mb_ptab **pp = &ptab_list;
+                while (*pp != t)
+                        pp = &(*pp)->next;
+                *pp = t->next;
+                free(t);
+        }
+        pthread_mutex_unlock(&ptab_mu);
+}
+
 struct mb_dev {
         mb_transport *t;
         mb_dev_opts o;
-        mb_point *pts;
+        const mb_point *pts;   /* shared->pts, own, or no_points (none yet) */
+        mb_ptab *shared;       /* the interned table pts reads, or NULL */
+        mb_point *own;         /* a private table (SunSpec added points), or NULL */
         size_t npts;
-        mb_bounds bounds;
+        mb_bounds *bounds;     /* remembered splits; NULL until the first split */
         mb_plan plan;
         bool plan_ok;
         size_t plan_bounds;    /* bounds.n when the plan was made */
@@ -60,12 +167,38 @@ struct mb_dev {
         /* SunSpec discovery */
         bool discovering, discovered;
         size_t ident_once;     /* identity strings at the end of pts, read with the first poll only */
-        mb_sunspec_walk walk;
+        mb_sunspec_walk *walk; /* allocated at the first discovery, freed when it succeeds */
         unsigned walk_tries;
         mb_dev_stats st;
 };
 
 static void next(mb_dev *d);
+
+/* Split boundaries remembered so far. */
+static size_t nbounds(const mb_dev *d) { return d->bounds ? d->bounds->n : 0; }
+
+/* Make the point table private (copied out of the shared one) with room for
+ * extra more points. 0 or -ENOMEM (the table is unchanged). */
+static int own_points(mb_dev *d, size_t extra) {
+        size_t cap = d->npts + extra ? d->npts + extra : 1;
+        mb_point *np;
+        if (d->own) {
+                np = realloc(d->own, cap * sizeof *np);
+                if (!np)
+                        return -ENOMEM;
+        } else {
+                np = malloc(cap * sizeof *np);
+                if (!np)
+                        return -ENOMEM;
+                if (d->npts)
+                        memcpy(np, d->pts, d->npts * sizeof *np);
+                ptab_put(d->shared);
+                d->shared = NULL;
+        }
+        d->own = np;
+        d->pts = np;
+        return 0;
+}
 
 /* (Re)build the text table of the string points. 0 or -ENOMEM (the old
  * table is kept). */
@@ -153,7 +286,7 @@ static int queue_plan(mb_dev *d, size_t at, const mb_plan *pl, const size_t *sel
  * grouping of points by request (psel/poff). 0 or -ENOMEM / -EINVAL; the old
  * plan is kept on failure. */
 static int ensure_plan(mb_dev *d) {
-        if (d->plan_ok && d->plan_bounds == d->bounds.n)
+        if (d->plan_ok && d->plan_bounds == nbounds(d))
                 return 0;
         size_t n = d->npts ? d->npts : 1;
         size_t *sel = malloc(n * sizeof *sel);
@@ -162,7 +295,7 @@ static int ensure_plan(mb_dev *d) {
         for (size_t i = 0; i < d->npts; i++)
                 sel[i] = i;
         mb_plan pl;
-        int r = mb_plan_build(d->pts, sel, d->npts, &d->o.plan, &d->bounds, &pl);
+        int r = mb_plan_build(d->pts, sel, d->npts, &d->o.plan, d->bounds, &pl);
         if (r < 0) {
                 free(sel);
                 return r;
@@ -187,7 +320,7 @@ static int ensure_plan(mb_dev *d) {
         d->psel = sel;
         d->poff = poff;
         d->plan_ok = true;
-        d->plan_bounds = d->bounds.n;
+        d->plan_bounds = nbounds(d);
         return 0;
 }
 
@@ -279,7 +412,7 @@ static void start_plan(mb_dev *d) {
 /* SunSpec discovery done: add the meter's canonical points and the common
  * model's identity strings (points the device block already names win). */
 static int adopt_sunspec(mb_dev *d) {
-        const mb_sunspec_model *m = mb_sunspec_find_meter(&d->walk);
+        const mb_sunspec_model *m = mb_sunspec_find_meter(d->walk);
         mb_point cp[24];
         size_t nid = 0; /* identity strings added */
         if (!m)
@@ -287,17 +420,15 @@ static int adopt_sunspec(mb_dev *d) {
         int n = mb_sunspec_meter_points(m, cp, 16);
         if (n < 0)
                 return n;
-        n += mb_sunspec_common_points(&d->walk, cp + n, 8);
-        mb_point *np = realloc(d->pts, (d->npts + (size_t)n) * sizeof *np);
+        n += mb_sunspec_common_points(d->walk, cp + n, 8);
+        int e = own_points(d, (size_t)n);
         double *nv = realloc(d->val, (d->npts + (size_t)n) * sizeof *nv);
-        if (np)
-                d->pts = np;
         if (nv)
                 d->val = nv;
         uint8_t *nq = realloc(d->qual, d->npts + (size_t)n);
         if (nq)
                 d->qual = nq;
-        if (!np || !nv || !nq)
+        if (e < 0 || !nv || !nq)
                 return -ENOMEM;
         for (int i = 0; i < n; i++) {
                 bool dup = false;
@@ -307,7 +438,7 @@ static int adopt_sunspec(mb_dev *d) {
                         continue;
                 cp[i].fc = MB_FC_HOLDING;
                 d->qual[d->npts] = Q_PENDING;
-                d->pts[d->npts++] = cp[i];
+                d->own[d->npts++] = cp[i];
                 nid += cp[i].type == MB_T_STRING; /* they come last: cp holds the meter's points first */
         }
         d->plan_ok = false;
@@ -323,8 +454,8 @@ static int adopt_sunspec(mb_dev *d) {
                         return -ENOMEM;
                 for (size_t i = 0; i < d->npts; i++)
                         sel[i] = i;
-                if (mb_plan_build(d->pts, sel, d->npts, &d->o.plan, &d->bounds, &with) == 0) {
-                        if (mb_plan_build(d->pts, sel, d->npts - nid, &d->o.plan, &d->bounds, &without) == 0) {
+                if (mb_plan_build(d->pts, sel, d->npts, &d->o.plan, d->bounds, &with) == 0) {
+                        if (mb_plan_build(d->pts, sel, d->npts - nid, &d->o.plan, d->bounds, &without) == 0) {
                                 if (with.n > without.n)
                                         d->ident_once = nid;
                                 mb_plan_free(&without);
@@ -338,7 +469,7 @@ static int adopt_sunspec(mb_dev *d) {
 
 static void walk_step(mb_dev *d) {
         uint16_t start, count;
-        int r = mb_sunspec_walk_next(&d->walk, &start, &count);
+        int r = mb_sunspec_walk_next(d->walk, &start, &count);
         if (r == 1) {
                 int e = submit(d, MB_FC_HOLDING, start, count);
                 if (e < 0) {
@@ -360,6 +491,8 @@ static void walk_step(mb_dev *d) {
                 return;
         }
         d->discovered = true;
+        free(d->walk); /* done: its models are in the points now */
+        d->walk = NULL;
         start_plan(d);
 }
 
@@ -397,7 +530,7 @@ static void on_xfer(void *ud, int status, int exc, const uint16_t *regs, const u
                         return;
                 }
                 d->walk_tries = 0;
-                mb_sunspec_walk_feed(&d->walk, status, regs, n);
+                mb_sunspec_walk_feed(d->walk, status, regs, n);
                 walk_step(d);
                 return;
         }
@@ -410,11 +543,13 @@ static void on_xfer(void *ud, int status, int exc, const uint16_t *regs, const u
         }
         if (status == -EPROTO && exc >= 1 && exc <= 3) {
                 /* illegal function / address / value: split and retry the halves */
-                int s = mb_plan_split(d->pts, w->sel, w->nsel, &d->bounds);
+                if (!d->bounds)
+                        d->bounds = calloc(1, sizeof *d->bounds);
+                int s = d->bounds ? mb_plan_split(d->pts, w->sel, w->nsel, d->bounds) : -ENOMEM;
                 if (s == 1) {
                         mb_plan pl;
                         size_t *sel = w->sel, nsel = w->nsel;
-                        int r = mb_plan_build(d->pts, sel, nsel, &d->o.plan, &d->bounds, &pl);
+                        int r = mb_plan_build(d->pts, sel, nsel, &d->o.plan, d->bounds, &pl);
                         if (r == 0) {
                                 bool owned = w->owned;
                                 d->st.splits++;
@@ -487,6 +622,8 @@ static void next(mb_dev *d) {
 int mb_dev_poll(mb_dev *d, dcem_poll *p) {
         if (d->poll)
                 return -EBUSY;
+        if (d->o.sunspec && !d->discovered && !d->walk && !(d->walk = malloc(sizeof *d->walk)))
+                return -ENOMEM;
         d->poll = p;
         d->answered = false;
         d->status = 0;
@@ -498,7 +635,7 @@ int mb_dev_poll(mb_dev *d, dcem_poll *p) {
         if (d->o.sunspec && !d->discovered) {
                 d->discovering = true;
                 d->walk_tries = 0;
-                mb_sunspec_walk_init(&d->walk);
+                mb_sunspec_walk_init(d->walk);
                 walk_step(d);
                 return 0;
         }
@@ -527,16 +664,19 @@ int mb_dev_new(mb_transport *t, const mb_dev_opts *o, const mb_point *pts, size_
         d->t = t;
         d->o = *o;
         size_t cap = npts ? npts : 1;
-        d->pts = malloc(cap * sizeof *d->pts);
+        d->pts = no_points; /* the planner wants a table, even an empty one */
+        if (npts) {
+                d->shared = ptab_get(pts, npts);
+                if (d->shared)
+                        d->pts = d->shared->pts;
+        }
         d->val = calloc(cap, sizeof *d->val);
         d->qual = calloc(cap, 1);
-        if (!d->pts || !d->val || !d->qual) {
+        if ((npts && !d->shared) || !d->val || !d->qual) {
                 mb_dev_free(d);
                 snprintf(errbuf, errlen, "out of memory");
                 return -ENOMEM;
         }
-        if (npts)
-                memcpy(d->pts, pts, npts * sizeof *pts);
         d->npts = npts;
         if (index_texts(d) < 0) {
                 mb_dev_free(d);
@@ -577,7 +717,10 @@ void mb_dev_free(mb_dev *d) {
         mb_plan_free(&d->plan);
         free(d->psel);
         free(d->poff);
-        free(d->pts);
+        ptab_put(d->shared);
+        free(d->own);
+        free(d->bounds);
+        free(d->walk);
         free(d->val);
         free(d->qual);
         free(d->tslot);

@@ -1,4 +1,9 @@
-/* model.c - compiled points and the evaluation of a poll (model.h). Pure. */
+/* model.c - compiled points and the evaluation of a poll (model.h). Pure.
+ *
+ * Memory: an OID is 260 bytes (soid), and a point names up to eight of them
+ * (plus selects and fallbacks). Each distinct OID is stored once, in the
+ * model's sorted scalar or column list (what a poll fetches anyway); points
+ * refer to it by pointer (oref), so a point costs about 150 bytes, not 2 kB. */
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
@@ -9,22 +14,31 @@
 
 #define SNMP_COUNTERS_MAX 4096
 
+/* An OID of a point: while building, its place in the scalar or column list
+ * plus one (0: none); once built, a pointer into the sorted list (NULL:
+ * none). */
+typedef union oref {
+        size_t i;
+        const soid *p;
+} oref;
+
 /* A compiled row condition (snmp_select_conf). */
 typedef struct msel {
         bool has_col, has_via;
-        soid col, via;
+        oref col, via;       /* columns */
 } msel;
 
 typedef struct mpoint {
         const snmp_point_conf *c;
         bool has_oid, is_table, has_digits_oid, has_digits_col, has_divisor_col, has_range;
         bool has_si_col, has_prec_col, has_status_col;
-        soid oid, column, digits_oid, digits_col, divisor_col, si_col, prec_col, status_col;
+        oref oid, digits_oid;  /* scalars */
+        oref column, digits_col, divisor_col, si_col, prec_col, status_col; /* columns */
         msel *sel, *any;   /* per select / select_any */
         double *invalid;
         size_t ninvalid;
         double rmin, rmax;
-        soid *fb;          /* per fallback */
+        oref *fb;          /* per fallback (scalars) */
 } mpoint;
 
 typedef struct counter_slot {
@@ -45,7 +59,8 @@ struct snmp_model {
         size_t nscalars, ncolumns;
         counter_slot *ctr;
         size_t nctr, ctr_alloc;
-        emitted *em;       /* scratch of one evaluation */
+        emitted *em;       /* scratch of one evaluation, read by sum_of points */
+        bool sums;         /* some point has sum_of: record what is emitted */
         size_t nem, em_alloc;
 };
 
@@ -59,14 +74,18 @@ static void seterr(char *err, size_t len, const char *fmt, ...) {
         va_end(ap);
 }
 
-static int oid_list_add(soid **list, size_t *n, const soid *o) {
+/* Add o to the list unless there; *ret_at: its place. 0 or -ENOMEM. */
+static int oid_list_add(soid **list, size_t *n, const soid *o, size_t *ret_at) {
         for (size_t i = 0; i < *n; i++)
-                if (soid_cmp(&(*list)[i], o) == 0)
+                if (soid_cmp(&(*list)[i], o) == 0) {
+                        *ret_at = i;
                         return 0;
+                }
         soid *nl = realloc(*list, (*n + 1) * sizeof(soid));
         if (!nl)
                 return -ENOMEM;
-        nl[(*n)++] = *o;
+        nl[*n] = *o;
+        *ret_at = (*n)++;
         *list = nl;
         return 0;
 }
@@ -116,6 +135,24 @@ static int parse_oid_opt(const char *s, soid *o, bool *has, const char *pname, c
         return 0;
 }
 
+/* Parse the optional OID s (pname's what) and add it to the list (the
+ * model's scalars or columns); *ret its place there (see oref), *has
+ * whether there is one. 0, -EINVAL with the reason in err, -ENOMEM. */
+static int opt_oid(soid **list, size_t *n, const char *s, oref *ret, bool *has, const char *pname, const char *what,
+                   char *err, size_t len) {
+        soid o;
+        size_t at;
+        ret->i = 0;
+        if (parse_oid_opt(s, &o, has, pname, what, err, len) < 0)
+                return -EINVAL;
+        if (!*has)
+                return 0;
+        if (oid_list_add(list, n, &o, &at) < 0)
+                return -ENOMEM;
+        ret->i = at + 1;
+        return 0;
+}
+
 /* Compile n row conditions into *ret (allocated); their columns join the walk. */
 static int build_select(snmp_model *m, const snmp_select_conf *sel, size_t n, msel **ret, const char *nm,
                         const char *key, char *err, size_t len) {
@@ -126,9 +163,13 @@ static int build_select(snmp_model *m, const snmp_select_conf *sel, size_t n, ms
                 return -ENOMEM;
         *ret = ms;
         for (size_t i = 0; i < n; i++) {
-                if (parse_oid_opt(sel[i].column, &ms[i].col, &ms[i].has_col, nm, key, err, len) < 0 ||
-                    parse_oid_opt(sel[i].via, &ms[i].via, &ms[i].has_via, nm, key, err, len) < 0)
-                        return -EINVAL;
+                int r = opt_oid(&m->columns, &m->ncolumns, sel[i].column, &ms[i].col, &ms[i].has_col, nm, key,
+                                err, len);
+                if (r == 0)
+                        r = opt_oid(&m->columns, &m->ncolumns, sel[i].via, &ms[i].via, &ms[i].has_via, nm, key, err,
+                                    len);
+                if (r < 0)
+                        return r;
                 if (ms[i].has_col == (sel[i].index > 0)) {
                         seterr(err, len, "point %s: each %s needs one of column and index", nm, key);
                         return -EINVAL;
@@ -141,9 +182,6 @@ static int build_select(snmp_model *m, const snmp_select_conf *sel, size_t n, ms
                         seterr(err, len, "point %s: each %s needs one of equals and one_of", nm, key);
                         return -EINVAL;
                 }
-                if ((ms[i].has_col && oid_list_add(&m->columns, &m->ncolumns, &ms[i].col) < 0) ||
-                    (ms[i].has_via && oid_list_add(&m->columns, &m->ncolumns, &ms[i].via) < 0))
-                        return -ENOMEM;
         }
         return 0;
 }
@@ -152,15 +190,29 @@ static int build_point(snmp_model *m, mpoint *p, const snmp_point_conf *c, char 
         const char *nm = c->name ? c->name : "?";
         bool has_col = false;
         p->c = c;
-        if (parse_oid_opt(c->oid, &p->oid, &p->has_oid, nm, "oid", err, len) < 0 ||
-            parse_oid_opt(c->column, &p->column, &has_col, nm, "column", err, len) < 0 ||
-            parse_oid_opt(c->digits_oid, &p->digits_oid, &p->has_digits_oid, nm, "digits_oid", err, len) < 0 ||
-            parse_oid_opt(c->digits_column, &p->digits_col, &p->has_digits_col, nm, "digits_column", err, len) < 0 ||
-            parse_oid_opt(c->divisor_column, &p->divisor_col, &p->has_divisor_col, nm, "divisor_column", err, len) < 0 ||
-            parse_oid_opt(c->si_scale_column, &p->si_col, &p->has_si_col, nm, "si_scale_column", err, len) < 0 ||
-            parse_oid_opt(c->precision_column, &p->prec_col, &p->has_prec_col, nm, "precision_column", err, len) < 0 ||
-            parse_oid_opt(c->status_column, &p->status_col, &p->has_status_col, nm, "status_column", err, len) < 0)
-                return -EINVAL;
+        soid **sl = &m->scalars, **cl = &m->columns;
+        size_t *sn = &m->nscalars, *cn = &m->ncolumns;
+        int e = opt_oid(sl, sn, c->oid, &p->oid, &p->has_oid, nm, "oid", err, len);
+        if (e == 0)
+                e = opt_oid(cl, cn, c->column, &p->column, &has_col, nm, "column", err, len);
+        if (e == 0)
+                e = opt_oid(sl, sn, c->digits_oid, &p->digits_oid, &p->has_digits_oid, nm, "digits_oid", err, len);
+        if (e == 0)
+                e = opt_oid(cl, cn, c->digits_column, &p->digits_col, &p->has_digits_col, nm, "digits_column", err,
+                            len);
+        if (e == 0)
+                e = opt_oid(cl, cn, c->divisor_column, &p->divisor_col, &p->has_divisor_col, nm, "divisor_column",
+                            err, len);
+        if (e == 0)
+                e = opt_oid(cl, cn, c->si_scale_column, &p->si_col, &p->has_si_col, nm, "si_scale_column", err, len);
+        if (e == 0)
+                e = opt_oid(cl, cn, c->precision_column, &p->prec_col, &p->has_prec_col, nm, "precision_column", err,
+                            len);
+        if (e == 0)
+                e = opt_oid(cl, cn, c->status_column, &p->status_col, &p->has_status_col, nm, "status_column", err,
+                            len);
+        if (e < 0)
+                return e;
         p->is_table = has_col;
         bool has_sum = c->sum_of && *c->sum_of;
         if (p->has_oid + has_col != 1 && !(has_sum && !has_col)) {
@@ -235,27 +287,67 @@ static int build_point(snmp_model *m, mpoint *p, const snmp_point_conf *c, char 
                         seterr(err, len, "point %s: fallback needs a scalar oid", nm);
                         return -EINVAL;
                 }
-                p->fb = calloc(c->fallback.n, sizeof(soid));
+                p->fb = calloc(c->fallback.n, sizeof(oref));
                 if (!p->fb)
                         return -ENOMEM;
                 const snmp_fallback_conf *fb = c->fallback.items;
                 for (size_t i = 0; i < c->fallback.n; i++) {
                         bool has = false;
-                        if (parse_oid_opt(fb[i].oid, &p->fb[i], &has, nm, "fallback oid", err, len) < 0)
-                                return -EINVAL;
-                        if (oid_list_add(&m->scalars, &m->nscalars, &p->fb[i]) < 0)
-                                return -ENOMEM;
+                        r = opt_oid(sl, sn, fb[i].oid, &p->fb[i], &has, nm, "fallback oid", err, len);
+                        if (r < 0)
+                                return r;
                 }
         }
-        if ((p->has_oid && oid_list_add(&m->scalars, &m->nscalars, &p->oid) < 0) ||
-            (p->has_digits_oid && oid_list_add(&m->scalars, &m->nscalars, &p->digits_oid) < 0) ||
-            (has_col && oid_list_add(&m->columns, &m->ncolumns, &p->column) < 0) ||
-            (p->has_digits_col && oid_list_add(&m->columns, &m->ncolumns, &p->digits_col) < 0) ||
-            (p->has_divisor_col && oid_list_add(&m->columns, &m->ncolumns, &p->divisor_col) < 0) ||
-            (p->has_si_col && oid_list_add(&m->columns, &m->ncolumns, &p->si_col) < 0) ||
-            (p->has_prec_col && oid_list_add(&m->columns, &m->ncolumns, &p->prec_col) < 0) ||
-            (p->has_status_col && oid_list_add(&m->columns, &m->ncolumns, &p->status_col) < 0))
+        return 0;
+}
+
+/* An oref's place (list as built, before sorting) into a pointer into the
+ * sorted list. */
+static void resolve(oref *r, const soid *built, const soid *sorted, size_t n) {
+        r->p = r->i ? bsearch(&built[r->i - 1], sorted, n, sizeof(soid), cmp_soid) : NULL;
+}
+
+/* Sort the scalar and column lists and point every oref into them. 0 or
+ * -ENOMEM. */
+static int finish_oids(snmp_model *m) {
+        size_t ns = m->nscalars, nc = m->ncolumns;
+        soid *bs = ns ? malloc(ns * sizeof(soid)) : NULL;
+        soid *bc = nc ? malloc(nc * sizeof(soid)) : NULL;
+        if ((ns && !bs) || (nc && !bc)) {
+                free(bs);
+                free(bc);
                 return -ENOMEM;
+        }
+        if (ns) {
+                memcpy(bs, m->scalars, ns * sizeof(soid));
+                qsort(m->scalars, ns, sizeof(soid), cmp_soid);
+        }
+        if (nc) {
+                memcpy(bc, m->columns, nc * sizeof(soid));
+                qsort(m->columns, nc, sizeof(soid), cmp_soid);
+        }
+        for (size_t i = 0; i < m->n; i++) {
+                mpoint *p = &m->p[i];
+                const snmp_point_conf *c = p->c;
+                resolve(&p->oid, bs, m->scalars, ns);
+                resolve(&p->digits_oid, bs, m->scalars, ns);
+                for (size_t k = 0; p->fb && k < c->fallback.n; k++)
+                        resolve(&p->fb[k], bs, m->scalars, ns);
+                oref *cols[] = { &p->column, &p->digits_col, &p->divisor_col, &p->si_col, &p->prec_col,
+                                 &p->status_col };
+                for (size_t k = 0; k < sizeof cols / sizeof cols[0]; k++)
+                        resolve(cols[k], bc, m->columns, nc);
+                for (size_t k = 0; p->sel && k < c->select.n; k++) {
+                        resolve(&p->sel[k].col, bc, m->columns, nc);
+                        resolve(&p->sel[k].via, bc, m->columns, nc);
+                }
+                for (size_t k = 0; p->any && k < c->select_any.n; k++) {
+                        resolve(&p->any[k].col, bc, m->columns, nc);
+                        resolve(&p->any[k].via, bc, m->columns, nc);
+                }
+        }
+        free(bs);
+        free(bc);
         return 0;
 }
 
@@ -284,10 +376,12 @@ int snmp_model_build(const snmp_point_conf *const *points, size_t n, snmp_model 
                         return r;
                 }
         }
-        if (m->nscalars)
-                qsort(m->scalars, m->nscalars, sizeof(soid), cmp_soid);
-        if (m->ncolumns)
-                qsort(m->columns, m->ncolumns, sizeof(soid), cmp_soid);
+        for (size_t i = 0; i < n; i++)
+                m->sums |= points[i]->sum_of && *points[i]->sum_of;
+        if (finish_oids(m) < 0) {
+                snmp_model_free(m);
+                return -ENOMEM;
+        }
         *ret = m;
         return 0;
 }
@@ -480,7 +574,7 @@ static int out(evalctx *x, const mpoint *p, const char *name, double v, dcem_qua
         int r = x->emit(x->ud, name, v, p->c->unit, q, (dcem_kind)p->c->kind);
         if (r < 0)
                 return r;
-        return record(x->m, name, v, q);
+        return x->m->sums ? record(x->m, name, v, q) : 0; /* only sum_of reads the record */
 }
 
 /* The value of column col in row index, or NULL. */
@@ -503,7 +597,7 @@ static bool cond_holds(const snmp_select_conf *sel, const msel *ms, const vb_sto
                 if (ms->has_via) {
                         /* The via column holds the index of the row to read
                          * (one sub-identifier; 0 means "none"). */
-                        const sval *ptr = cell(st, &ms->via, index);
+                        const sval *ptr = cell(st, ms->via.p, index);
                         double x;
                         const char *why;
                         if (!ptr || snmp_value_number(ptr, &x, &why) < 0 || !(x >= 1) || x > 4294967295.0 ||
@@ -511,7 +605,7 @@ static bool cond_holds(const snmp_select_conf *sel, const msel *ms, const vb_sto
                                 return false;
                         other = (soid){ .n = 1, .a = { (uint32_t)x } };
                 }
-                const sval *v = cell(st, &ms->col, &other);
+                const sval *v = cell(st, ms->col.p, &other);
                 if (!v || sval_is_exception(v))
                         return false;
                 snmp_value_text(v, text, sizeof(text));
@@ -542,7 +636,7 @@ static vstate row_status(const mpoint *p, const vb_store *st, const soid *index,
                          const char **why) {
         if (!p->has_status_col)
                 return V_OK;
-        const sval *v = cell(st, &p->status_col, index);
+        const sval *v = cell(st, p->status_col.p, index);
         if (!v || sval_is_exception(v))
                 return V_OK; /* no status for this row: not checked */
         char text[SNMP_STR_MAX];
@@ -569,10 +663,14 @@ static bool int_cell(const vb_store *st, const soid *col, const soid *index, dou
 static vstate divisor_of(const vb_store *st, const mpoint *p, const soid *index, double *ret, const char **why) {
         double div = 1;
         if (p->has_digits_oid || p->has_digits_col) {
-                soid o = p->digits_oid;
-                if (p->has_digits_col && soid_join(&p->digits_col, index, &o) < 0)
-                        return V_BAD;
-                const sval *d = vb_store_get(st, &o);
+                soid j;
+                const soid *o = p->digits_oid.p;
+                if (p->has_digits_col) {
+                        if (soid_join(p->digits_col.p, index, &j) < 0)
+                                return V_BAD;
+                        o = &j;
+                }
+                const sval *d = vb_store_get(st, o);
                 double digits;
                 if (!d || snmp_value_number(d, &digits, why) < 0 || digits < 0 || digits > 9 ||
                     digits != floor(digits)) {
@@ -583,7 +681,7 @@ static vstate divisor_of(const vb_store *st, const mpoint *p, const soid *index,
         }
         if (p->has_divisor_col) {
                 soid o;
-                if (soid_join(&p->divisor_col, index, &o) < 0)
+                if (soid_join(p->divisor_col.p, index, &o) < 0)
                         return V_BAD;
                 const sval *d = vb_store_get(st, &o);
                 double dv;
@@ -597,7 +695,7 @@ static vstate divisor_of(const vb_store *st, const mpoint *p, const soid *index,
                 /* RFC 3433 EntitySensorDataScale: yocto(1) .. units(9) .. yotta(17),
                  * a factor of 10^(3 (prefix - 9)), so divide by 10^(3 (9 - prefix)). */
                 double prefix;
-                if (!int_cell(st, &p->si_col, index, 1, 17, &prefix)) {
+                if (!int_cell(st, p->si_col.p, index, 1, 17, &prefix)) {
                         *why = "the device did not give a usable SI scale (1..17)";
                         return V_BAD;
                 }
@@ -608,7 +706,7 @@ static vstate divisor_of(const vb_store *st, const mpoint *p, const soid *index,
                  * a fixed-point value; 0 (an integer) and -8..-1 (the number
                  * of accurate digits) leave the value as it is. */
                 double prec;
-                if (!int_cell(st, &p->prec_col, index, -8, 9, &prec)) {
+                if (!int_cell(st, p->prec_col.p, index, -8, 9, &prec)) {
                         *why = "the device did not give a usable precision (-8..9)";
                         return V_BAD;
                 }
@@ -623,13 +721,13 @@ static int eval_table(evalctx *x, const mpoint *p, const vb_store *st) {
         size_t rows = 0;
         const char *why = NULL;
         vstate worst = V_OK;
-        for (size_t i = vb_store_lower_bound(st, &p->column);
-             i < st->n && soid_has_prefix(&st->e[i].oid, &p->column); i++) {
+        const soid *col = p->column.p;
+        for (size_t i = vb_store_lower_bound(st, col); i < st->n && soid_has_prefix(&st->e[i].oid, col); i++) {
                 const snmp_entry *e = &st->e[i];
-                if (e->oid.n == p->column.n)
+                if (e->oid.n == col->n)
                         continue;
-                soid index = { .n = e->oid.n - p->column.n };
-                memcpy(index.a, e->oid.a + p->column.n, index.n * sizeof(uint32_t));
+                soid index = { .n = e->oid.n - col->n };
+                memcpy(index.a, e->oid.a + col->n, index.n * sizeof(uint32_t));
                 if (!row_selected(p, st, &index))
                         continue;
                 char name[DCEM_NAME_MAX];
@@ -696,11 +794,11 @@ static int eval_scalar(evalctx *x, const mpoint *p, const vb_store *st, double r
                 soid none = { 0 };
                 s = divisor_of(st, p, &none, &div, &why);
                 if (s == V_OK)
-                        s = compute(x->m, p, p->c->name, vb_store_get(st, &p->oid), div, &v, &why);
+                        s = compute(x->m, p, p->c->name, vb_store_get(st, p->oid.p), div, &v, &why);
         }
         const snmp_fallback_conf *fb = p->c->fallback.items;
         for (size_t i = 0; s != V_OK && i < p->c->fallback.n; i++) {
-                const sval *fv = vb_store_get(st, &p->fb[i]);
+                const sval *fv = vb_store_get(st, p->fb[i].p);
                 double raw;
                 if (!fv || snmp_value_number(fv, &raw, &why) < 0)
                         continue;

@@ -536,6 +536,123 @@ static void test_string_points(void **state) {
         free(f);
 }
 
+/* Devices with equal points share one point table (device.c interns it):
+ * what each learns stays its own (split boundaries, plan, values), a table
+ * that differs in one field (a scale, a unit) is not taken for another, a
+ * device outlives the one that made the table, and SunSpec discovery adds
+ * points to its own device only. (ASan/UBSan runs catch a table freed or
+ * written while shared.) */
+static void test_shared_points(void **state) {
+        (void)state;
+        fake *f = calloc(1, sizeof *f);
+        mb_transport t = { .ops = &fake_ops, .impl = f };
+        mb_point pts[20], scaled[20], united[20];
+        for (int i = 0; i < 20; i++) {
+                char name[16];
+                snprintf(name, sizeof name, "p%d", i);
+                pts[i] = mkpt(name, (uint16_t)(2 * i), MB_T_UINT32);
+                f->reg[2 * i + 1] = (uint16_t)(i + 1);
+                f->ok[2 * i] = f->ok[2 * i + 1] = 1;
+        }
+        f->ok[23] = 0; /* p11's low word does not exist: a split */
+        memcpy(scaled, pts, sizeof pts);
+        scaled[3].scale = 10;
+        memcpy(united, pts, sizeof pts);
+        snprintf(united[5].unit, sizeof united[5].unit, "kWh");
+        /* the same points with other bytes after the name's NUL: still equal */
+        mb_point junk[20];
+        memcpy(junk, pts, sizeof pts);
+        for (int i = 0; i < 20; i++) {
+                size_t len = strlen(junk[i].name);
+                memset(junk[i].name + len + 1, 'x', DCEM_NAME_MAX - len - 2);
+        }
+        mb_dev *a, *b, *c, *u, *j;
+        char err[128];
+        mb_dev_opts o = opts(0);
+        assert_int_equal(mb_dev_new(&t, &o, pts, 20, &a, err, sizeof err), 0);
+        assert_int_equal(mb_dev_new(&t, &o, pts, 20, &b, err, sizeof err), 0);
+        assert_int_equal(mb_dev_new(&t, &o, scaled, 20, &c, err, sizeof err), 0);
+        assert_int_equal(mb_dev_new(&t, &o, united, 20, &u, err, sizeof err), 0);
+        assert_int_equal(mb_dev_new(&t, &o, junk, 20, &j, err, sizeof err), 0);
+        size_t plan0 = mb_dev_plan(b)->n;
+        dcem_poll pa = { 0 };
+        assert_int_equal(mb_dev_poll(a, &pa), 0);
+        pump(f);
+        assert_true(pa.done);
+        assert_true(mb_dev_get_stats(a)->splits >= 1);
+        /* b learned nothing from a */
+        assert_int_equal(mb_dev_plan(b)->n, plan0);
+        assert_int_equal(mb_dev_get_stats(b)->splits, 0);
+        mb_dev_free(a); /* b, and j if it shares, keep their table */
+        dcem_poll pb = { 0 }, pc = { 0 }, pu = { 0 }, pj = { 0 };
+        assert_int_equal(mb_dev_poll(b, &pb), 0);
+        assert_int_equal(mb_dev_poll(c, &pc), 0);
+        assert_int_equal(mb_dev_poll(u, &pu), 0);
+        assert_int_equal(mb_dev_poll(j, &pj), 0);
+        pump(f);
+        assert_true(pb.done && pc.done && pu.done && pj.done);
+        assert_true(mb_dev_get_stats(b)->splits >= 1); /* its own split */
+        for (int i = 0; i < 20; i++) {
+                char name[16];
+                snprintf(name, sizeof name, "p%d", i);
+                if (i == 11) {
+                        assert_int_equal(sample(&pb, name)->quality, DCEM_Q_ERROR);
+                        continue;
+                }
+                assert_true(sample(&pb, name)->value == i + 1);
+                assert_true(sample(&pj, name)->value == i + 1);
+                assert_true(sample(&pc, name)->value == (i == 3 ? 10.0 * (i + 1) : i + 1));
+                assert_string_equal(sample(&pu, name)->unit, i == 5 ? "kWh" : "");
+                assert_string_equal(sample(&pb, name)->unit, "");
+        }
+        mb_dev_free(b);
+        mb_dev_free(c);
+        mb_dev_free(u);
+        mb_dev_free(j);
+
+        /* SunSpec: a discovering device and a plain one with the same block
+         * point; discovery adds points to the first only */
+        memset(f->ok, 0, sizeof f->ok);
+        uint16_t hdr[] = { 0x5375, 0x6E53, 1, 65 };
+        for (int i = 0; i < 4; i++) {
+                f->reg[40000 + i] = hdr[i];
+                f->ok[40000 + i] = 1;
+        }
+        for (int k = 40004; k < 40069 + 2 + 105 + 2; k++)
+                f->ok[k] = 1;
+        f->reg[40069] = 203;
+        f->reg[40070] = 105;
+        f->reg[40069 + 16] = 5000;
+        f->reg[40176] = 0xFFFF;
+        mb_point extra = mkpt("custom", 40069 + 16, MB_T_UINT16);
+        mb_dev *ss, *plain, *ss2;
+        mb_dev_opts so = opts(0);
+        so.sunspec = true;
+        assert_int_equal(mb_dev_new(&t, &so, &extra, 1, &ss, err, sizeof err), 0);
+        assert_int_equal(mb_dev_new(&t, &o, &extra, 1, &plain, err, sizeof err), 0);
+        assert_int_equal(mb_dev_new(&t, &so, &extra, 1, &ss2, err, sizeof err), 0);
+        dcem_poll ps = { 0 };
+        assert_int_equal(mb_dev_poll(ss, &ps), 0);
+        pump(f);
+        assert_int_equal(ps.status, 0);
+        assert_int_equal(mb_dev_npoints(ss), 1 + 10 + 4);
+        assert_int_equal(mb_dev_npoints(plain), 1);
+        assert_int_equal(mb_dev_npoints(ss2), 1);
+        mb_dev_free(ss);
+        dcem_poll pp = { 0 }, ps2 = { 0 };
+        assert_int_equal(mb_dev_poll(plain, &pp), 0);
+        assert_int_equal(mb_dev_poll(ss2, &ps2), 0);
+        pump(f);
+        assert_int_equal(pp.n, 1);
+        assert_true(sample(&pp, "custom")->value == 5000);
+        assert_int_equal(ps2.status, 0);
+        assert_int_equal(ps2.n, 1 + 10 + 4);
+        assert_true(sample(&ps2, "custom")->value == 5000);
+        mb_dev_free(plain);
+        mb_dev_free(ss2);
+        free(f);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_merged_poll),
@@ -546,6 +663,7 @@ int main(void) {
                 cmocka_unit_test(test_sunspec_discovery),
                 cmocka_unit_test(test_string_points),
                 cmocka_unit_test(test_sunspec_float_identity_once),
+                cmocka_unit_test(test_shared_points),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -289,6 +289,62 @@ static void expect_build_error(snmp_point_conf *pts, size_t n, const char *needl
                 fail_msg("error \"%s\" lacks \"%s\"", err, needle);
 }
 
+/* OIDs named by several points (an oid that is another point's digits_oid
+ * or fallback, a column that is another's divisor or select column) are
+ * stored once in the model and each point still reads its own: points are
+ * given out of OID order so the lists are reordered when sorted. */
+static void test_shared_oids(void **state) {
+        (void)state;
+        snmp_point_conf pts[6] = { P("c"), P("b"), P("a"), P("u{i1}"), P("v{i1}"), P("w") };
+        pts[0].oid = (char *)"1.3.6.1.4.1.9.3.0";
+        pts[0].digits_oid = (char *)"1.3.6.1.4.1.9.1.0";
+        snmp_fallback_conf fb = { .oid = (char *)"1.3.6.1.4.1.9.3.0", .scale = 2 };
+        pts[1].oid = (char *)"1.3.6.1.4.1.9.2.0";
+        pts[1].fallback = (dcem_list){ &fb, 1 };
+        pts[2].oid = (char *)"1.3.6.1.4.1.9.1.0";
+        pts[3].column = (char *)"1.3.6.1.4.1.7.3";
+        pts[3].divisor_column = (char *)"1.3.6.1.4.1.7.5";
+        pts[4].column = (char *)"1.3.6.1.4.1.7.5";
+        pts[4].si_scale_column = (char *)"1.3.6.1.4.1.7.1";
+        snmp_select_conf via = { .column = (char *)"1.3.6.1.4.1.7.3", .via = (char *)"1.3.6.1.4.1.7.4",
+                                 .equals = (char *)"500" };
+        pts[5].column = (char *)"1.3.6.1.4.1.7.2";
+        pts[5].select = (dcem_list){ &via, 1 };
+        snmp_model *m = build(pts, 6);
+        size_t ns, nc;
+        const soid *sc = snmp_model_scalars(m, &ns);
+        const soid *co = snmp_model_columns(m, &nc);
+        assert_int_equal(ns, 3);
+        assert_int_equal(nc, 5);
+        for (size_t i = 1; i < ns; i++)
+                assert_true(soid_cmp(&sc[i - 1], &sc[i]) < 0);
+        for (size_t i = 1; i < nc; i++)
+                assert_true(soid_cmp(&co[i - 1], &co[i]) < 0);
+        vb_store st;
+        vb_store_init(&st, 100);
+        put_int(&st, "1.3.6.1.4.1.9.1.0", 2);
+        put(&st, "1.3.6.1.4.1.9.2.0", (sval){ .t = SV_NOSUCHOBJECT });
+        put_int(&st, "1.3.6.1.4.1.9.3.0", 12345);
+        put_int(&st, "1.3.6.1.4.1.7.1.1", 9);   /* units */
+        put_int(&st, "1.3.6.1.4.1.7.2.1", 111);
+        put_int(&st, "1.3.6.1.4.1.7.2.2", 222);
+        put_int(&st, "1.3.6.1.4.1.7.3.1", 500);
+        put_int(&st, "1.3.6.1.4.1.7.4.2", 1);   /* row 2 reads its select column in row 1 */
+        put_int(&st, "1.3.6.1.4.1.7.5.1", 10);
+        sink k = { 0 };
+        char err[160];
+        assert_int_equal(snmp_model_eval(m, &st, 0, emit, &k, err, sizeof(err)), 0);
+        assert_true(find(&k, "a")->v == 2);
+        assert_true(fabs(find(&k, "c")->v - 123.45) < 1e-9); /* 12345 / 10^2 */
+        assert_true(find(&k, "b")->v == 24690);              /* the fallback: 12345 * 2 */
+        assert_true(find(&k, "u1")->v == 50);                /* 500 / 10 */
+        assert_true(find(&k, "v1")->v == 10);                /* SI scale 9: units */
+        assert_true(find(&k, "w")->v == 222);                /* row 2, through row 1 */
+        assert_int_equal(k.n, 6);
+        vb_store_free(&st);
+        snmp_model_free(m);
+}
+
 static void test_build_errors(void **state) {
         (void)state;
         snmp_point_conf a = P("x");
@@ -334,6 +390,7 @@ int main(void) {
                 cmocka_unit_test(test_sums_and_fallbacks),
                 cmocka_unit_test(test_counter_wrap_across_polls),
                 cmocka_unit_test(test_build_errors),
+                cmocka_unit_test(test_shared_oids),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
