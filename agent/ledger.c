@@ -412,9 +412,47 @@ static int month_path(const dcem_ledger *l, const char *month, char *buf, size_t
         return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
 }
 
-/* Verify one file with v; cut a torn tail. *ret_complete: complete lines. */
-static int scan_file(const char *path, dcem_ledger_verifier *v, bool *repaired, uint64_t *ret_complete, char *err,
-                     size_t errlen) {
+int dcem_ledger_verify_stream(dcem_ledger_verifier *v, FILE *f, const char *name, uint64_t *ret_good_bytes,
+                              bool *ret_torn, char *err, size_t errlen) {
+        if (!v || !f || !name)
+                return -EINVAL;
+        char *line = NULL;
+        size_t cap = 0, lineno = 0;
+        uint64_t good = 0;
+        bool torn = false;
+        ssize_t n;
+        int r = 0;
+        while ((n = getline(&line, &cap, f)) > 0) {
+                lineno++;
+                if (line[n - 1] != '\n') { /* torn: the last write did not finish */
+                        torn = true;
+                        break;
+                }
+                if ((size_t)n > LINE_MAX_BYTES) {
+                        set_err(err, errlen, "%s:%zu: line longer than %u bytes", name, lineno, LINE_MAX_BYTES);
+                        r = -EBADMSG;
+                        break;
+                }
+                char why[256];
+                if (n > 1 && dcem_ledger_verify_line(v, line, (size_t)n - 1, why, sizeof why) < 0) {
+                        set_err(err, errlen, "%s:%zu: %s", name, lineno, why);
+                        r = -EBADMSG;
+                        break;
+                }
+                good += (uint64_t)n;
+        }
+        free(line);
+        if (r == 0) {
+                if (ret_good_bytes)
+                        *ret_good_bytes = good;
+                if (ret_torn)
+                        *ret_torn = torn;
+        }
+        return r;
+}
+
+/* Verify one file with v and cut a torn tail (the open's check). */
+static int scan_file(const char *path, dcem_ledger_verifier *v, bool *repaired, char *err, size_t errlen) {
         int fd = open(path, O_RDWR | O_CLOEXEC);
         if (fd < 0) {
                 int r = -errno;
@@ -427,40 +465,17 @@ static int scan_file(const char *path, dcem_ledger_verifier *v, bool *repaired, 
                 close(fd);
                 return r;
         }
-        char *line = NULL;
-        size_t cap = 0, lineno = 0;
-        off_t good = 0;
-        ssize_t n;
-        int r = 0;
-        uint64_t complete = 0;
-        while ((n = getline(&line, &cap, f)) > 0) {
-                lineno++;
-                if (line[n - 1] != '\n') { /* torn: the last write did not finish */
-                        if (ftruncate(fd, good) < 0) {
-                                r = -errno;
-                                set_err(err, errlen, "%s: cannot cut the torn last line: %s", path, strerror(errno));
-                        } else if (repaired)
-                                *repaired = true;
-                        break;
-                }
-                if ((size_t)n > LINE_MAX_BYTES) {
-                        set_err(err, errlen, "%s:%zu: line longer than %u bytes", path, lineno, LINE_MAX_BYTES);
-                        r = -EBADMSG;
-                        break;
-                }
-                char why[256];
-                if (dcem_ledger_verify_line(v, line, (size_t)n - 1, why, sizeof why) < 0) {
-                        set_err(err, errlen, "%s:%zu: %s", path, lineno, why);
-                        r = -EBADMSG;
-                        break;
-                }
-                good += n;
-                complete++;
+        uint64_t good = 0;
+        bool torn = false;
+        int r = dcem_ledger_verify_stream(v, f, path, &good, &torn, err, errlen);
+        if (r == 0 && torn) {
+                if (ftruncate(fd, (off_t)good) < 0) {
+                        r = -errno;
+                        set_err(err, errlen, "%s: cannot cut the torn last line: %s", path, strerror(errno));
+                } else if (repaired)
+                        *repaired = true;
         }
-        free(line);
         fclose(f);
-        if (r == 0)
-                *ret_complete = complete;
         return r;
 }
 
@@ -504,7 +519,6 @@ int dcem_ledger_open(const dcem_ledger_conf *c, const char *site, dcem_ledger **
         /* The chain head is the last entry of the newest file holding one. */
         for (size_t i = nmonths; i-- > 0;) {
                 char path[4096];
-                uint64_t complete = 0;
                 if ((r = month_path(l, months[i], path, sizeof path)) < 0)
                         goto fail;
                 dcem_ledger_verifier_free(v);
@@ -516,9 +530,9 @@ int dcem_ledger_open(const dcem_ledger_conf *c, const char *site, dcem_ledger **
                         EVP_PKEY_up_ref(l->key);
                         memcpy(v->key_id, l->key_id, sizeof v->key_id);
                 }
-                if ((r = scan_file(path, v, &repaired, &complete, err, errlen)) < 0)
+                if ((r = scan_file(path, v, &repaired, err, errlen)) < 0)
                         goto fail;
-                if (complete == 0)
+                if (!v->started) /* no complete entry in this file */
                         continue;
                 if (strcmp(v->site, l->site) != 0) {
                         set_err(err, errlen, "%s: the ledger is site %s's, not %s's: move it away to start a new chain",

@@ -22,31 +22,19 @@ static void usage(FILE *f) {
                    "                                                check ledger files (in chain order; '-' = stdin)\n");
 }
 
+/* 0 when every entry of f verifies, 2 (reported on stderr) when not. */
 static int verify_stream(dcem_ledger_verifier *v, FILE *f, const char *name) {
-        char *line = NULL, err[512];
-        size_t cap = 0, lineno = 0;
-        ssize_t n;
-        int r = 0;
-        while ((n = getline(&line, &cap, f)) > 0) {
-                lineno++;
-                size_t len = (size_t)n;
-                if (line[len - 1] != '\n') {
-                        fprintf(stderr, "%s:%zu: the last line is incomplete (a torn write): not verified\n", name,
-                                lineno);
-                        r = 2;
-                        break;
-                }
-                len--;
-                if (len == 0)
-                        continue;
-                if (dcem_ledger_verify_line(v, line, len, err, sizeof err) < 0) {
-                        fprintf(stderr, "%s:%zu: %s\n", name, lineno, err);
-                        r = 2;
-                        break;
-                }
+        char err[512] = "";
+        bool torn = false;
+        if (dcem_ledger_verify_stream(v, f, name, NULL, &torn, err, sizeof err) < 0) {
+                fprintf(stderr, "%s\n", err);
+                return 2;
         }
-        free(line);
-        return r;
+        if (torn) {
+                fprintf(stderr, "%s: the last line is incomplete (a torn write): not verified\n", name);
+                return 2;
+        }
+        return 0;
 }
 
 int dcem_ledger_cli(int argc, char **argv) {

@@ -25,6 +25,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #define DCEM_LEDGER_HASH_HEX 65      /* 64 hex digits + NUL */
 #define DCEM_LEDGER_RECORD_MAX (1u << 20) /* bytes of one record */
@@ -91,6 +92,14 @@ int dcem_ledger_verifier_new(const char *key_file, dcem_ledger_verifier **ret, c
  * monthly file); its prev is taken as given. 0 or -EBADMSG with the reason
  * in err. */
 int dcem_ledger_verify_line(dcem_ledger_verifier *v, const char *line, size_t len, char *err, size_t errlen);
+
+/* Check every complete line of f (a ledger file, or entries collected from
+ * MQTT, one per line; empty lines are skipped) with v. Stops at an
+ * incomplete last line (a torn write): *ret_torn, and *ret_good_bytes is the
+ * length of what precedes it. name is for messages ("FILE:LINE: why").
+ * 0, -EBADMSG (the first line that does not verify), -EINVAL. */
+int dcem_ledger_verify_stream(dcem_ledger_verifier *v, FILE *f, const char *name, uint64_t *ret_good_bytes,
+                              bool *ret_torn, char *err, size_t errlen);
 
 typedef struct dcem_ledger_stats {
         uint64_t entries, signed_entries, first_seq, last_seq;

@@ -1,8 +1,8 @@
 /* fuzz_ledger.c - libFuzzer target for the certification ledger's reader
  * (agent/ledger.c): the input is the content of a ledger file. Checked:
  *   - no crash, no sanitizer report, in the verifier or at open;
- *   - dcem_ledger_open accepts the file exactly when every complete line
- *     verifies (the verifier run line by line says so), cutting only an
+ *   - dcem_ledger_open accepts the file exactly when every complete,
+ *     non-empty line verifies (the verifier run line by line says so), cutting only an
  *     incomplete last line, and then resumes at the verifier's last seq;
  *   - after open, one appended entry keeps the whole file verifiable.
  * Built as a libFuzzer target (tests/fuzz/CMakeLists.txt, -DDCEM_FUZZ=ON) and
@@ -37,6 +37,10 @@ static int verify_buf(const uint8_t *buf, size_t n, uint64_t *ret_last, char *re
         for (size_t i = 0; i < n; i++) {
                 if (buf[i] != '\n')
                         continue;
+                if (i == start) { /* an empty line: skipped, as dcem_ledger_verify_stream does */
+                        start = i + 1;
+                        continue;
+                }
                 if (dcem_ledger_verify_line(v, (const char *)buf + start, i - start, err, sizeof err) < 0) {
                         r = -EBADMSG;
                         break;

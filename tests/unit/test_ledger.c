@@ -81,12 +81,10 @@ static int verify_files(const char *key, const char *const *paths, size_t n, dce
         for (size_t i = 0; r == 0 && i < n; i++) {
                 FILE *fp = fopen(paths[i], "r");
                 assert_non_null(fp);
-                char *line = NULL;
-                size_t cap = 0;
-                ssize_t k;
-                while (r == 0 && (k = getline(&line, &cap, fp)) > 0)
-                        r = dcem_ledger_verify_line(v, line, (size_t)k - 1, err, errlen);
-                free(line);
+                bool torn = true;
+                r = dcem_ledger_verify_stream(v, fp, paths[i], NULL, &torn, err, errlen);
+                if (r == 0)
+                        assert_false(torn);
                 fclose(fp);
         }
         if (st)
